@@ -1,0 +1,145 @@
+"""The base class of every trainable unit: parameter sharing, lazy channel counts, repr."""
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence, Union
+
+import torch
+from torch import nn
+from torch.nn.parameter import UninitializedParameter
+
+from adaptact.functional import basis_function
+
+__all__ = ["ActivationUnit", "NumFeatures", "check_choice", "check_int", "basis_parameter_init", "check_num_features"]
+
+NumFeatures = Union[int, str, None]
+LAZY = "lazy"
+
+
+def check_num_features(num_features: Any) -> int | str | None:
+    """Validate the ``num_features`` option: ``None``, ``"lazy"`` or a positive int."""
+    if num_features is None or num_features == LAZY:
+        return num_features
+    if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
+        raise ValueError(
+            f"num_features must be None (one parameter set per layer), a positive int "
+            f"(one per channel) or 'lazy' (per channel, counted from the first batch); got {num_features!r}"
+        )
+    return num_features
+
+
+def check_choice(option: str, value: Any, choices: tuple) -> Any:
+    """Raise a ``ValueError`` naming ``option`` when ``value`` is not one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{option} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def check_int(option: str, value: Any, minimum: int) -> int:
+    """Raise a ``ValueError`` naming ``option`` unless ``value`` is an int >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{option} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+class ActivationUnit(nn.Module):
+    """Base class of the trainable activation units.
+
+    A unit holds its parameters either once per layer (``num_features=None``),
+    once per channel (``num_features=C``: dim 1 of the input), or once per
+    channel with the count read from the first input (``num_features="lazy"``).
+    Subclasses declare their parameters with :meth:`add_parameter` in
+    ``__init__``, fill them in :meth:`reset_parameters`, and compute
+    ``forward`` by calling one function of :mod:`adaptact.functional`.
+
+    Lazy units hold :class:`~torch.nn.parameter.UninitializedParameter` until
+    the first forward pass (or a ``load_state_dict``); an optimizer may be
+    built before that. Run one batch before ``torch.compile``.
+    """
+
+    #: whether the unit's leading parameter axis always exists (subnetworks use G=1 for a shared set)
+    shared_has_group_axis = False
+
+    def __init__(self, num_features: NumFeatures = None, *, device=None, dtype=None) -> None:
+        super().__init__()
+        self.num_features = check_num_features(num_features)
+        self._factory_kwargs = {"device": device, "dtype": dtype}
+        self._trailing_shapes: dict[str, tuple[int, ...]] = {}
+        if self.num_features == LAZY:
+            self._lazy_hook = self.register_forward_pre_hook(self._materialize_from_input)
+            self._register_load_state_dict_pre_hook(self._materialize_from_state_dict)
+
+    # ------------------------------------------------------------------ parameters
+
+    @property
+    def is_lazy(self) -> bool:
+        """True until a lazy unit has seen its first batch."""
+        return any(isinstance(p, UninitializedParameter) for p in self.parameters(recurse=False))
+
+    def _group_shape(self) -> tuple[int, ...]:
+        if self.num_features is None:
+            return (1,) if self.shared_has_group_axis else ()
+        return (self.num_features,)
+
+    def add_parameter(self, name: str, *trailing: int) -> nn.Parameter:
+        """Declare a parameter of shape ``trailing`` per layer, or ``(C,) + trailing`` per channel."""
+        self._trailing_shapes[name] = tuple(trailing)
+        if self.num_features == LAZY:
+            p: nn.Parameter = UninitializedParameter(**self._factory_kwargs)
+        else:
+            p = nn.Parameter(torch.empty(self._group_shape() + tuple(trailing), **self._factory_kwargs))
+        self.register_parameter(name, p)
+        return p
+
+    def _materialize(self, channels: int) -> None:
+        self.num_features = channels
+        for name, trailing in self._trailing_shapes.items():
+            p = getattr(self, name)
+            if isinstance(p, UninitializedParameter):
+                p.materialize((channels,) + trailing)
+        self.reset_parameters()
+        self._lazy_hook.remove()
+
+    def _materialize_from_input(self, module: nn.Module, args: tuple) -> None:
+        x = args[0]
+        if x.dim() < 2:
+            raise ValueError(
+                f"a lazy per-channel {type(self).__name__} needs inputs of shape (N, C, *), got {tuple(x.shape)}"
+            )
+        self._materialize(x.shape[1])
+
+    def _materialize_from_state_dict(self, state_dict, prefix, *args) -> None:
+        for name in self._trailing_shapes:
+            key = prefix + name
+            if key in state_dict and isinstance(getattr(self, name), UninitializedParameter):
+                self._materialize(state_dict[key].shape[0])
+                return
+
+    def reset_parameters(self) -> None:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def fill_(self, name: str, values: Any) -> None:
+        """Set parameter ``name`` to ``values`` (broadcast over the channels)."""
+        p = getattr(self, name)
+        with torch.no_grad():
+            p.copy_(torch.as_tensor(values, dtype=p.dtype, device=p.device).expand_as(p))
+
+    def unit_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
+        """The unit's own declared parameters, in declaration order."""
+        for name in self._trailing_shapes:
+            yield name, getattr(self, name)
+
+    # ------------------------------------------------------------------ repr
+
+    def _repr_options(self) -> dict[str, Any]:
+        """Constructor options to echo in ``repr`` (subclasses extend)."""
+        return {}
+
+    def extra_repr(self) -> str:
+        opts = {"num_features": self.num_features, **self._repr_options()}
+        return ", ".join(f"{k}={v!r}" for k, v in opts.items())
+
+
+
+def basis_parameter_init(basis: Sequence[str]) -> list[float]:
+    """Initial values of the basis functions' own parameters, concatenated in basis order."""
+    return [init for name in basis for _, init in basis_function(name).params]
