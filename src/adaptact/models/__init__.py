@@ -1,0 +1,131 @@
+"""The papers' architectures, each taking ``act=`` (a name, factory or module class).
+
+>>> from adaptact.models import create_model
+>>> net = create_model("lenet", act="pau")            # the PAU paper's LeNet, 4 PAUs
+>>> net = create_model("lenet5", act_conv="agumbel", act_fc="arelu")
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from torch import nn
+
+from adaptact.models.adact_convnet import AdActConvNet
+from adaptact.models.layers import ActSpec, activation, describe_act, widen
+from adaptact.models.lenet import LeNet, LeNet5
+from adaptact.models.mlp import MLP
+from adaptact.models.sentence_cnn import SentenceCNN
+from adaptact.models.smcn import SMCN
+from adaptact.models.vgg import VGG8
+
+__all__ = [
+    "MLP", "SMCN", "VGG8", "AdActConvNet", "LeNet", "LeNet5", "ModelInfo", "SentenceCNN",
+    "ActSpec", "activation", "create_model", "describe_act", "list_models", "model_info", "widen",
+]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the experiment engine needs to know about an architecture before building it.
+
+    Attributes:
+        name: registry name.
+        build: ``build(in_channels, num_classes, input_size, vocab_size, **options) -> nn.Module``.
+        summary: one line.
+        input_kind: ``"image"`` ``(N, C, H, W)``, ``"tokens"`` ``(N, L)`` or ``"vector"`` (flattened).
+        required_size: the image side the architecture needs (``None``: any).
+        act_arguments: the names of its activation arguments (``act``, or ``act_conv``/``act_fc``).
+        maxout: whether ``act="maxout"`` is supported (the layer before is widened).
+    """
+
+    name: str
+    build: Callable[..., nn.Module]
+    summary: str
+    input_kind: str = "image"
+    required_size: int | None = None
+    act_arguments: tuple[str, ...] = ("act",)
+    maxout: bool = True
+
+
+def _image(cls, **fixed):
+    def build(in_channels, num_classes, input_size, vocab_size, **kw):
+        return cls(in_channels=in_channels, num_classes=num_classes, **fixed, **kw)
+    return build
+
+
+def _sized(cls, **fixed):
+    def build(in_channels, num_classes, input_size, vocab_size, **kw):
+        return cls(in_channels=in_channels, num_classes=num_classes, input_size=input_size, **fixed, **kw)
+    return build
+
+
+def _mlp(in_channels, num_classes, input_size, vocab_size, **kw):
+    in_features = kw.pop("in_features", None) or in_channels * (input_size or 1) ** 2
+    return MLP(in_features=in_features, num_classes=num_classes, **kw)
+
+
+def _sentence(in_channels, num_classes, input_size, vocab_size, **kw):
+    if vocab_size is None:
+        raise ValueError("sentence_cnn needs vocab_size (from the text data set)")
+    return SentenceCNN(vocab_size=vocab_size, num_classes=num_classes, **kw)
+
+
+_MODELS: dict[str, ModelInfo] = {
+    m.name: m
+    for m in (
+        ModelInfo("lenet", _image(LeNet), "PAU paper LeNet: 3 conv + 2 linear, 32x32 input (61,706 weights)",
+                  required_size=32),
+        ModelInfo("lenet5", _sized(LeNet5), "Farhadi LeNet-5: 2 conv + BN + dense 1000 (act_conv, act_fc)",
+                  act_arguments=("act_conv", "act_fc")),
+        ModelInfo("vgg8", _image(VGG8, variant="mnist"), "PAU paper VGG-8 for MNIST/F-MNIST, 32x32 input",
+                  required_size=32),
+        ModelInfo("vgg8_cifar", _image(VGG8, variant="cifar"), "VGG-8 with batch norm for CIFAR-10 (3.9M)",
+                  required_size=32),
+        ModelInfo("smcn", _image(SMCN, variant="vanilla"), "ABU paper SMCN (1.8M), 32x32x3", required_size=32),
+        ModelInfo("smcn10", _image(SMCN, variant="smcn10"), "SMCN with 10 hidden layers", required_size=32),
+        ModelInfo("smcn_s", _image(SMCN, variant="s"), "SMCN without dropout, average pools", required_size=32),
+        ModelInfo("smcn_bn", _image(SMCN, variant="bn"), "SMCN with batch norm, no dropout", required_size=32),
+        ModelInfo("adact_convnet", _sized(AdActConvNet), "AdAct paper ConvNet: 4 x (conv, BN, act, pool)"),
+        ModelInfo("mlp", _mlp, "multi-layer perceptron (teacher data, meta-neuron networks)",
+                  input_kind="vector"),
+        ModelInfo("sentence_cnn", _sentence, "Kim (2014) sentence CNN, windows 3/4/5",
+                  input_kind="tokens", act_arguments=("act_conv", "act_fc"), maxout=False),
+    )
+}
+
+
+def list_models() -> list[str]:
+    """The registered architecture names."""
+    return sorted(_MODELS)
+
+
+def model_info(name: str) -> ModelInfo:
+    """The :class:`ModelInfo` of ``name``; unknown names list the choices."""
+    try:
+        return _MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(list_models())}") from None
+
+
+def create_model(
+    name: str,
+    *,
+    in_channels: int = 1,
+    num_classes: int = 10,
+    input_size: int | None = None,
+    vocab_size: int | None = None,
+    **options: Any,
+) -> nn.Module:
+    """Build architecture ``name`` for data with ``in_channels``/``input_size`` (images) or ``vocab_size`` (text).
+
+    ``options`` go to the architecture (``act=``, ``act_options=``, ``width_divisor=``, ...).
+    """
+    info = model_info(name)
+    if info.required_size is not None and input_size not in (None, info.required_size):
+        raise ValueError(f"model {name!r} needs {info.required_size}x{info.required_size} inputs, got {input_size}")
+    for arg in info.act_arguments:
+        act = options.get(arg)
+        if not info.maxout and isinstance(act, str) and widen(act) > 1:
+            raise ValueError(f"model {name!r} does not support {arg}='maxout'")
+    return info.build(in_channels, num_classes, input_size, vocab_size, **options)

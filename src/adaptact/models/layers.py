@@ -1,0 +1,151 @@
+"""Building blocks shared by the paper architectures: resolving ``act=``, Maxout widening, TF-style pooling, inits."""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from adaptact.registry import create, entry
+
+__all__ = [
+    "ActSpec",
+    "SamePadMaxPool2d",
+    "activation",
+    "conv_act",
+    "describe_act",
+    "he_truncated_normal_",
+    "lecun_uniform_",
+    "linear_act",
+    "widen",
+]
+
+#: what a model's ``act=`` accepts: a registered name, a factory ``f(num_features) -> Module``, or a module class
+ActSpec = Union[str, Callable[..., nn.Module], type]
+
+
+def _name(act: ActSpec) -> str | None:
+    return entry(act).name if isinstance(act, str) else None
+
+
+def widen(act: ActSpec, act_options: dict[str, Any] | None = None) -> int:
+    """How many times wider the layer before ``act`` must be: ``k`` for Maxout, else 1."""
+    if _name(act) == "maxout":
+        return int((act_options or {}).get("k", 2))
+    return 1
+
+
+def activation(act: ActSpec, channels: int, act_options: dict[str, Any] | None = None) -> nn.Module:
+    """Build the activation module that follows a layer with ``channels`` output channels (or neurons).
+
+    - a registered name: built by :func:`adaptact.create`; units whose papers
+      learn one parameter set per neuron (``granularity="channel"``: agumbel,
+      arelu, metaneuron, vaf, apl, srelu) get ``num_features=channels`` unless
+      ``act_options`` says otherwise;
+    - a module class (``nn.ReLU``): called with ``act_options``;
+    - any other callable: called as ``act(channels, **act_options)``.
+    """
+    opts = dict(act_options or {})
+    if isinstance(act, str):
+        e = entry(act)
+        if e.granularity == "channel" and "num_features" not in opts:
+            opts["num_features"] = channels
+        return create(act, **opts)
+    if isinstance(act, type) and issubclass(act, nn.Module):
+        return act(**opts)
+    if callable(act):
+        return act(channels, **opts)
+    raise ValueError(f"act must be an activation name, a module class or a factory, got {act!r}")
+
+
+def describe_act(act: ActSpec) -> str:
+    """A short printable name for ``act``."""
+    if isinstance(act, str):
+        return entry(act).name
+    return getattr(act, "__name__", type(act).__name__)
+
+
+class SamePadMaxPool2d(nn.Module):
+    """Max pooling with TensorFlow's "SAME" padding (output ``ceil(in / stride)``, extra padding at the end)."""
+
+    def __init__(self, kernel_size: int, stride: int) -> None:
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        pads = []
+        for size in (x.shape[-1], x.shape[-2]):
+            out = math.ceil(size / self.stride)
+            total = max((out - 1) * self.stride + self.kernel_size - size, 0)
+            pads += [total // 2, total - total // 2]
+        return F.max_pool2d(F.pad(x, pads, value=float("-inf")), self.kernel_size, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding=SAME"
+
+
+@torch.no_grad()
+def he_truncated_normal_(weight: Tensor) -> Tensor:
+    """He init as TensorFlow's truncated normal: std sqrt(2 / fan_in), cut at 2 std."""
+    fan_in = weight[0].numel()
+    std = math.sqrt(2.0 / fan_in)
+    return nn.init.trunc_normal_(weight, 0.0, std, -2 * std, 2 * std)
+
+
+@torch.no_grad()
+def lecun_uniform_(tensor: Tensor, fan_in: int) -> Tensor:
+    """LeCun (1998) uniform init: U(-sqrt(3 / fan_in), sqrt(3 / fan_in))."""
+    bound = math.sqrt(3.0 / fan_in)
+    return tensor.uniform_(-bound, bound)
+
+
+def conv_act(
+    cin: int,
+    cout: int,
+    kernel: int,
+    act: ActSpec,
+    act_options: dict[str, Any] | None = None,
+    *,
+    padding: int | str = 0,
+    batch_norm: bool = False,
+) -> list[nn.Module]:
+    """``conv -> [BN] -> act`` with ``cout`` output channels.
+
+    With Maxout the convolution is made ``k`` times wider and the order is
+    ``conv(k*cout) -> maxout -> [BN(cout)]`` (BN on the reduced channels).
+    """
+    k = widen(act, act_options)
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout * k, kernel, padding=padding)]
+    if k > 1:
+        layers.append(activation(act, cout, act_options))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(cout))
+    else:
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(cout))
+        layers.append(activation(act, cout, act_options))
+    return layers
+
+
+def linear_act(
+    fin: int,
+    fout: int,
+    act: ActSpec,
+    act_options: dict[str, Any] | None = None,
+    *,
+    batch_norm: bool = False,
+) -> list[nn.Module]:
+    """``linear -> [BN] -> act`` with ``fout`` outputs (Maxout: ``linear(k*fout) -> maxout -> [BN]``)."""
+    k = widen(act, act_options)
+    layers: list[nn.Module] = [nn.Linear(fin, fout * k)]
+    if k > 1:
+        layers.append(activation(act, fout, act_options))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(fout))
+    else:
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(fout))
+        layers.append(activation(act, fout, act_options))
+    return layers
