@@ -7,12 +7,19 @@ from torch import nn
 
 from adaptact.units.base import ActivationUnit
 
-__all__ = ["activation_parameters", "is_activation_module", "param_groups"]
+__all__ = ["activation_parameters", "activation_units", "is_activation_module", "param_groups"]
 
 
 def is_activation_module(m: nn.Module) -> bool:
     """True for adaptact's trainable units and ``nn.PReLU`` (a fixed activation with a trainable slope)."""
     return isinstance(m, (ActivationUnit, nn.PReLU))
+
+
+def activation_units(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The trainable activation units of ``model`` with their qualified names (the model itself if it is one)."""
+    if is_activation_module(model):
+        return [(type(model).__name__, model)]
+    return [(name, m) for name, m in model.named_modules() if is_activation_module(m)]
 
 
 def activation_parameters(model: nn.Module) -> list[nn.Parameter]:

@@ -8,19 +8,12 @@ from typing import TYPE_CHECKING, Sequence
 import torch
 from torch import Tensor, nn
 
-from adaptact.params import is_activation_module
+from adaptact.params import activation_units
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["activation_curve", "activation_units", "plot_activations"]
-
-
-def activation_units(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The trainable activation units of ``model`` with their qualified names (the model itself if it is one)."""
-    if is_activation_module(model):
-        return [(type(model).__name__, model)]
-    return [(name, m) for name, m in model.named_modules() if is_activation_module(m)]
+__all__ = ["activation_curve", "plot_activations"]
 
 
 def _channels(unit: nn.Module) -> int | None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Union
+from typing import Any, Callable, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,7 @@ __all__ = [
     "he_truncated_normal_",
     "lecun_uniform_",
     "linear_act",
+    "per_layer",
     "widen",
 ]
 
@@ -58,6 +59,15 @@ def activation(act: ActSpec, channels: int, act_options: dict[str, Any] | None =
     if callable(act):
         return act(channels, **opts)
     raise ValueError(f"act must be an activation name, a module class or a factory, got {act!r}")
+
+
+def per_layer(act: ActSpec | Sequence[ActSpec], count: int) -> list[ActSpec]:
+    """One activation spec per activation layer: a sequence must have ``count`` entries, a single spec repeats."""
+    if isinstance(act, (list, tuple)):
+        if len(act) != count:
+            raise ValueError(f"act: got {len(act)} activations for {count} activation layers")
+        return list(act)
+    return [act] * count
 
 
 def describe_act(act: ActSpec) -> str:

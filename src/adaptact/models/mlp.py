@@ -6,7 +6,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
-from adaptact.models.layers import ActSpec, lecun_uniform_, linear_act
+from adaptact.models.layers import ActSpec, lecun_uniform_, linear_act, per_layer
 
 __all__ = ["MLP"]
 
@@ -34,9 +34,7 @@ class MLP(nn.Module):
         act_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        acts = list(act) if isinstance(act, (list, tuple)) else [act] * len(hidden)
-        if len(acts) != len(hidden):
-            raise ValueError(f"act: got {len(acts)} activations for {len(hidden)} hidden layers")
+        acts = per_layer(act, len(hidden))
         if init not in ("default", "lecun"):
             raise ValueError(f"init must be 'default' or 'lecun', got {init!r}")
         layers: list[nn.Module] = [nn.Flatten()]

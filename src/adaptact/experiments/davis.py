@@ -1,0 +1,106 @@
+"""Davis, "generalized trainable meta-neurons" (Figs. 4-9): six MNIST comparisons of meta-neuron networks.
+
+One file for the paper's six figures: they share one set-up (an MLP 784 -> hidden -> 10 on MNIST
+whose hidden neurons are meta-neurons: a residual 1 -> h -> ... -> 1 subnetwork each) and differ
+only in the grid. The paper gives curves, no numbers: the reports show ours alone, at the last
+epoch and averaged over the epochs ("accuracy over time").
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from adaptact.experiments.base import Cell, Column, Experiment, Lookup, Profile, Row
+
+PAPER = "Davis: Generalized trainable meta-neurons"
+BASE = dict(model="mlp", data="mnist", optimizer="adam", lr=1e-3, batch_size=128, selection="final",
+            eval_train=True, record_every=0,
+            data_options={"normalization": "mean-std", "mean": [0.1307], "std": [0.3081]})
+QUICK = Profile("quick", {"epochs": 5, "data_options": {"train_subset": 10_000}}, seeds=1,
+                budget="about 1-2 minutes on 2 CPU cores")
+FULL = Profile("full", {"epochs": 100}, seeds=3, budget="about 2-6 CPU-hours per seed")
+NO_NUMBERS = "the paper shows curves only (Figs. 4-9); it prints no accuracies"
+
+
+def meta(inner: str = "sigmoid", width: int = 5, depth: int = 1) -> dict[str, Any]:
+    return {"act": "metaneuron", "act_options": {"inner": inner, "width": width, "depth": depth}}
+
+
+def _profiles(expect: str) -> dict[str, Profile]:
+    return {"quick": dataclasses.replace(QUICK, expect=expect), "full": FULL}
+
+
+def _experiment(name: str, title: str, source: str, rows: list[Row], columns: list[Column], expect: str,
+                extra_base: dict[str, Any] | None = None) -> Experiment:
+    return Experiment(name=name, title=title, paper=PAPER, source=source, rows=rows, columns=columns,
+                      base={**BASE, **(extra_base or {})}, profiles=_profiles(expect), published_note=NO_NUMBERS,
+                      figures=("curves",))
+
+
+# --- Fig. 4: meta-neurons against the same network with the fixed activation
+
+GRID = [(a, n, layers) for a in ("sigmoid", "tanh", "relu") for n in (3, 10) for layers in (1, 2)]
+
+
+def _column_label(a: str, n: int, layers: int) -> str:
+    return f"{a}, {n} neurons x {layers} layer{'s' if layers > 1 else ''}"
+
+
+_SETTINGS = {_column_label(*g): g for g in GRID}
+
+
+def _meta_for_column(cell: Cell, lookup: Lookup) -> dict[str, Any]:
+    return meta(inner=_SETTINGS[cell.column][0])
+
+
+def _fixed_for_column(cell: Cell, lookup: Lookup) -> dict[str, Any]:
+    return {"act": _SETTINGS[cell.column][0]}
+
+
+FIXED_VS_TRAINABLE = _experiment(
+    "davis-mnist-fixed-vs-trainable", "Meta-neuron networks against fixed-activation networks", "Fig. 4",
+    rows=[Row("meta-neurons", derive=_meta_for_column, baseline="fixed"),
+          Row("fixed", derive=_fixed_for_column)],
+    columns=[Column(label, {"model_options": {"hidden": [n] * layers}}) for label, (a, n, layers) in _SETTINGS.items()],
+    expect="at 3 neurons per layer the meta-neuron net beats the fixed net at the last epoch (paper: always, and "
+           "faster)",
+)
+
+ONE_LAYER = [Column("1 layer, sigmoid")]
+
+WIDTH = _experiment(
+    "davis-mnist-width", "Number of meta-neurons per layer", "Fig. 5",
+    rows=[Row(f"{n} meta-neurons", {**meta(), "model_options": {"hidden": [n]}}) for n in (1, 2, 3, 5, 7, 10)],
+    columns=ONE_LAYER, expect="width 7 >= width 1 (paper: more width is better, little gain beyond about 7)",
+)
+
+SUBDEPTH = _experiment(
+    "davis-mnist-subdepth", "Hidden layers inside each meta-neuron's subnetwork", "Fig. 6",
+    rows=[Row(f"subnet depth {d}", meta(depth=d)) for d in (1, 2, 3, 4)],
+    columns=ONE_LAYER, extra_base={"model_options": {"hidden": [5]}},
+    expect="no gain from deeper subnetworks (paper: none or negative, supporting VAF's single layer)",
+)
+
+SUBWIDTH = _experiment(
+    "davis-mnist-subwidth", "Neurons per hidden layer of each meta-neuron's subnetwork", "Fig. 7",
+    rows=[Row(f"subnet width {w}", meta(width=w)) for w in (2, 5, 10, 20)],
+    columns=ONE_LAYER, extra_base={"model_options": {"hidden": [5]}},
+    expect="inconclusive in the paper",
+)
+
+DEPTH = _experiment(
+    "davis-mnist-depth", "Number of meta-neuron layers in the network", "Fig. 8",
+    rows=[Row(f"{k} meta-neuron layer{'s' if k > 1 else ''}", {**meta(), "model_options": {"hidden": [5] * k}})
+          for k in (1, 2, 3, 4)],
+    columns=[Column("5 meta-neurons per layer, sigmoid")],
+    expect="4 meta-neuron layers <= 1 layer (paper: more layers learn slower and worse)",
+)
+
+SUBACT = _experiment(
+    "davis-mnist-subact", "The fixed activation inside the meta-neurons", "Fig. 9",
+    rows=[Row(f"inner {a}", meta(inner=a)) for a in ("relu", "sigmoid", "tanh", "elu", "lrelu")],
+    columns=[Column("1 layer x 5 meta-neurons")], extra_base={"model_options": {"hidden": [5]}},
+    expect="ReLU inside converges more slowly than the others (paper)",
+)
+
+EXPERIMENTS = [FIXED_VS_TRAINABLE, WIDTH, SUBDEPTH, SUBWIDTH, DEPTH, SUBACT]

@@ -1,0 +1,348 @@
+"""The sweep runner: expand an experiment into runs, skip those already recorded, run the rest in parallel.
+
+Every run is identified by the hash of its spec and leaves one record file,
+``<out>/records/<key>.json``, written atomically by the parent process once the run is
+over. Killing the runner loses at most the runs in flight (local workers die with their
+parent); running the same command again finishes the rest. A run that raises is recorded
+with status ``failed`` and its error, and the sweep goes on; failed runs are tried again
+on the next invocation, finished (``ok``) and ``diverged`` runs never are.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from adaptact.experiments.base import Cell, Experiment
+from adaptact.train import RunRecord, RunSpec, write_json_atomic
+
+__all__ = ["ENGINES", "SweepSummary", "load_records", "record_path", "reproduce", "run_specs"]
+
+ENGINES = ("local", "ray")
+#: record statuses that count as done (a failed run is tried again)
+DONE = ("ok", "diverged")
+
+
+def record_path(out: Path, spec: RunSpec) -> Path:
+    return Path(out) / "records" / f"{spec.key()}.json"
+
+
+def load_records(out: str | os.PathLike) -> list[RunRecord]:
+    """Every record under ``<out>/records`` (unreadable files are skipped: a crash cannot leave one)."""
+    folder = Path(out) / "records"
+    records = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            records.append(RunRecord.load(path))
+        except (OSError, ValueError):
+            continue
+    return records
+
+
+# ----------------------------------------------------------------------------- execution of one run
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when its parent dies, so no orphan keeps running a spec."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: workers may outlive a killed runner
+        pass
+
+
+def _init_worker(threads: int) -> None:
+    _die_with_parent()
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def execute(spec_dict: dict[str, Any]) -> dict[str, Any]:
+    """Run one spec and return its record as a dict; an exception becomes a ``failed`` record."""
+    from adaptact.train import run
+
+    spec = RunSpec.from_dict(spec_dict)
+    start = time.perf_counter()
+    try:
+        record = run(spec)
+    except Exception as err:  # noqa: BLE001 - a failed run is data, not a crash of the sweep
+        record = RunRecord(key=spec.key(), spec=spec.to_dict(), status="failed",
+                           error=f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=8)}",
+                           wall_time=time.perf_counter() - start)
+    return record.to_dict()
+
+
+# ----------------------------------------------------------------------------- progress
+
+
+class _Display:
+    """done / running / failed / left and an estimate of the time left (rich live line)."""
+
+    def __init__(self, total: int, workers: int, enabled: bool, title: str) -> None:
+        self.total, self.workers, self.start = total, max(1, workers), time.perf_counter()
+        self.done = self.failed = self.running = 0
+        self.durations: list[float] = []
+        self.live = None
+        if enabled:
+            from rich.live import Live
+
+            self.live = Live(self.render(), refresh_per_second=2, transient=False)
+            self.title = title
+            self.live.start()
+        self.title = title
+
+    def render(self):
+        from rich.text import Text
+
+        left = self.total - self.done - self.failed
+        if self.durations:
+            mean = sum(self.durations) / len(self.durations)
+            eta = mean * max(left - self.running, 0) / self.workers + mean * (self.running > 0) / 2
+            eta_text = f"~{eta / 60:.1f} min left"
+        else:
+            eta_text = "estimating time left"
+        elapsed = (time.perf_counter() - self.start) / 60
+        return Text(f"{getattr(self, 'title', '')}: {self.done} done, {self.running} running, "
+                    f"{self.failed} failed, {left} to do of {self.total} | {elapsed:.1f} min, {eta_text}")
+
+    def update(self, *, started: int = 0, finished: dict[str, Any] | None = None) -> None:
+        self.running += started
+        if finished is not None:
+            self.running -= 1
+            self.durations.append(finished.get("wall_time") or 0.0)
+            if finished["status"] == "failed":
+                self.failed += 1
+            else:
+                self.done += 1
+        if self.live is not None:
+            self.live.update(self.render())
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+# ----------------------------------------------------------------------------- engines
+
+
+def _run_local(specs: Sequence[RunSpec], workers: int, threads: int, sink: Callable[[dict], None],
+               display: _Display) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(threads,)) as pool:
+        queue = list(specs)
+        running = set()
+        while queue or running:
+            while queue and len(running) < workers:
+                running.add(pool.submit(execute, queue.pop(0).to_dict()))
+                display.update(started=1)
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                record = fut.result()
+                sink(record)
+                display.update(finished=record)
+
+
+def _run_ray(specs: Sequence[RunSpec], workers: int, threads: int, sink: Callable[[dict], None],
+             display: _Display) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("--engine ray needs Ray: pip install 'adaptact[distributed]'") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        # joins the cluster at $RAY_ADDRESS if set, else starts a local one with `workers` CPUs
+        address = os.environ.get("RAY_ADDRESS")
+        ray.init(address=address, num_cpus=None if address else workers * threads,
+                 include_dashboard=False, log_to_driver=False)
+    try:
+        task = ray.remote(num_cpus=threads)(_ray_execute)
+        pending = []
+        for spec in specs:
+            pending.append(task.remote(spec.to_dict(), threads))
+            display.update(started=1)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            record = ray.get(done[0])
+            sink(record)
+            display.update(finished=record)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _ray_execute(spec_dict: dict[str, Any], threads: int) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(threads)
+    return execute(spec_dict)
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+@dataclass
+class SweepSummary:
+    """What a call of :func:`reproduce` did."""
+
+    out: Path
+    ran: int = 0
+    skipped: int = 0
+    failed: int = 0
+    unavailable: dict[str, str] = field(default_factory=dict)
+    waiting: list[Cell] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _log(out: Path, line: str) -> None:
+    with open(out / "executions.log", "a") as f:
+        f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}\n")
+
+
+def run_specs(
+    specs: Iterable[RunSpec],
+    out: str | os.PathLike,
+    *,
+    engine: str = "local",
+    workers: int | None = None,
+    progress: bool = True,
+    title: str = "runs",
+) -> tuple[int, int]:
+    """Run every spec whose record is not yet in ``out`` (in parallel); return (ran, skipped)."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    out = Path(out)
+    (out / "records").mkdir(parents=True, exist_ok=True)
+    unique = {s.key(): s for s in specs}
+    todo, skipped = [], 0
+    for key, spec in unique.items():
+        path = record_path(out, spec)
+        if path.exists():
+            try:
+                if RunRecord.load(path).status in DONE:
+                    skipped += 1
+                    continue
+            except (OSError, ValueError):
+                pass
+        todo.append(spec)
+    if not todo:
+        return 0, skipped
+    cores = os.cpu_count() or 1
+    workers = max(1, min(workers or cores, len(todo)))
+    threads = max(1, cores // workers)
+
+    def sink(record: dict[str, Any]) -> None:
+        write_json_atomic(out / "records" / f"{record['key']}.json", record)
+        _log(out, f"{record['status']} {record['key']} {record['spec']['tags']}")
+
+    display = _Display(len(todo), workers, progress, title)
+    try:
+        runner = _run_local if engine == "local" else _run_ray
+        runner(todo, workers, threads, sink, display)
+    finally:
+        display.close()
+    return len(todo), skipped
+
+
+def _data_available(spec: RunSpec) -> str | None:
+    """None when the spec's data set can be read here, else the loader's explanation."""
+    from adaptact.data import available
+
+    return available(spec.data, spec.data_dir)
+
+
+def reproduce(
+    experiment: str | Experiment,
+    profile: str = "quick",
+    *,
+    seeds: int | None = None,
+    out: str | os.PathLike | None = None,
+    engine: str = "local",
+    workers: int | None = None,
+    progress: bool = True,
+    overrides: dict[str, Any] | None = None,
+) -> SweepSummary:
+    """Run (or finish) every run of ``experiment``'s ``profile`` into ``out``; derived rows follow their sources.
+
+    ``overrides`` are RunSpec fields set on every run (``data_dir``, ``device``, or e.g.
+    ``epochs`` for a shorter trial). Columns whose data set is missing are reported in
+    ``unavailable`` and not run.
+    """
+    from adaptact.experiments import get_experiment
+
+    exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
+    if exp.unavailable:
+        raise ValueError(f"{exp.name} cannot be reproduced here: {exp.unavailable}")
+    overrides = dict(overrides or {})
+    RunSpec.from_dict({**RunSpec().to_dict(), **overrides})  # an unknown field fails here, before any run
+    out = Path(out or f"results/{exp.name}-{profile}")
+    out.mkdir(parents=True, exist_ok=True)
+    summary = SweepSummary(out=out)
+    start = time.perf_counter()
+    for included in exp.includes:
+        sub = reproduce(included, profile, seeds=seeds, out=out, engine=engine, workers=workers,
+                        progress=progress, overrides=overrides)
+        summary.ran += sub.ran
+        summary.unavailable.update(sub.unavailable)
+    summary.unavailable.update({f"{exp.name}/{c}": why for c, why in exp.unavailable_columns(profile).items()})
+    _write_manifest(out, exp, profile, seeds, summary, overrides)  # lets `report` read a killed sweep
+    previous: set[str] | None = None
+    while True:  # derived rows become plannable once the runs they need are recorded
+        planned, waiting = exp.plan(profile, seeds, load_records(out), **overrides)
+        runnable = []
+        for cell, spec in planned:
+            why = _data_available(spec)
+            if why is None:
+                runnable.append(spec)
+            else:
+                summary.unavailable[f"{exp.name}/{cell.column}"] = why
+        keys = {spec.key() for spec in runnable}
+        if keys == previous:
+            break
+        previous = keys
+        ran, _ = run_specs(runnable, out, engine=engine, workers=workers, progress=progress,
+                           title=f"{exp.name} ({profile})")
+        summary.ran += ran
+        summary.waiting = waiting
+        if not waiting:
+            break
+    records = {r.key: r for r in load_records(out)}
+    statuses = [records[k].status if k in records else "missing" for k in previous or ()]
+    summary.failed = statuses.count("failed")
+    summary.skipped = len(statuses) - summary.ran
+    summary.seconds = time.perf_counter() - start
+    _write_manifest(out, exp, profile, seeds, summary, overrides)
+    return summary
+
+
+def _write_manifest(out: Path, exp: Experiment, profile: str, seeds: int | None, summary: SweepSummary,
+                    overrides: dict[str, Any] | None) -> None:
+    import platform
+
+    import torch
+
+    import adaptact
+
+    path = out / "manifest.json"
+    manifest = json.loads(path.read_text()) if path.exists() else {"experiments": {}}
+    manifest["experiments"][exp.name] = {
+        "profile": profile,
+        "seeds": seeds if seeds is not None else exp.profile(profile).seeds,
+        "overrides": overrides or {},
+        "unavailable": {k: v for k, v in summary.unavailable.items() if k.startswith(exp.name + "/")},
+        "last_invocation": {"ran": summary.ran, "skipped": summary.skipped, "seconds": round(summary.seconds, 1)},
+    }
+    manifest["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
+                           "adaptact": adaptact.__version__, "python": platform.python_version()}
+    write_json_atomic(path, manifest)

@@ -1,0 +1,14 @@
+"""One training run: ``RunSpec`` in, ``RunRecord`` out.
+
+>>> from adaptact.train import RunSpec, run
+>>> record = run(RunSpec(model="lenet", act="pau", data="mnist", epochs=1, data_dir="../shared/data"))
+>>> record.metrics["test_accuracy"]
+"""
+from adaptact.train.loop import build_model_for, data_signature, load_data_for, model_from_record, resolve_device, run
+from adaptact.train.record import RunRecord, write_json_atomic
+from adaptact.train.spec import RunSpec
+
+__all__ = [
+    "RunRecord", "RunSpec", "build_model_for", "data_signature", "load_data_for", "model_from_record",
+    "resolve_device", "run", "write_json_atomic",
+]

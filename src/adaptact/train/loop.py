@@ -1,0 +1,312 @@
+"""One training run: a :class:`RunSpec` in, a :class:`RunRecord` out.
+
+Reads top to bottom: resolve the device, load the data (tensors on the device, cached
+per process), build the model with its units, the optimizer and schedule, train with
+on-device shuffling and augmentation, evaluate every ``eval_every`` steps, record
+activation parameters, select the reported number by the spec's policy.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import time
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from adaptact.models import create_model, model_info
+from adaptact.params import activation_parameters, activation_units
+from adaptact.surgery import hardened_choices
+from adaptact.train.evaluate import evaluate, loss_and_correct
+from adaptact.train.guard import NonFiniteLoss, diagnose_nonfinite
+from adaptact.train.optim import build_optimizer, build_schedule, penalty, steps_for
+from adaptact.train.record import RunRecord, environment
+from adaptact.train.recorders import ActivationRecorder, PreactivationRecorder, activation_state
+from adaptact.train.selection import posthoc_checkpoint
+from adaptact.train.spec import RunSpec
+
+__all__ = ["build_model_for", "data_signature", "load_data_for", "model_from_record", "resolve_device", "run"]
+
+TRAIN_ACCURACY_SAMPLE = 10_000
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` is CUDA when available, else CPU; asking for CUDA without one is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available on this machine")
+    return torch.device(device)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_load(name: str, data_dir: str | None, options_json: str, device: str):
+    from adaptact.data import load
+
+    return load(name, data_dir, device=device, **json.loads(options_json))
+
+
+def load_data_for(spec: RunSpec, device: torch.device):
+    """The spec's data set as tensors on ``device`` (cached per process); images resized to what the model needs."""
+    options = dict(spec.data_options)
+    required = model_info(spec.model).required_size
+    if required is not None and "resize" not in options:
+        options["resize"] = required
+    return _cached_load(spec.data, spec.data_dir, json.dumps(options, sort_keys=True), str(device))
+
+
+def _check_compatible(spec: RunSpec, data) -> None:
+    info = model_info(spec.model)
+    x = data.x_train
+    if info.input_kind == "tokens" and x.is_floating_point():
+        raise ValueError(f"model {spec.model!r} reads token ids, but {spec.data!r} holds real-valued inputs")
+    if info.input_kind == "image" and (x.dim() != 4 or not x.is_floating_point()):
+        raise ValueError(f"model {spec.model!r} needs images (N, C, H, W); {spec.data!r} gives {tuple(x.shape)}")
+    if spec.loss == "bce" and data.num_classes != 2:
+        raise ValueError(f"loss='bce' needs a binary data set; {spec.data!r} has {data.num_classes} classes")
+
+
+def data_signature(data) -> dict[str, Any]:
+    """What a model needs to know of a data set: input shape (without N), classes, vocabulary size."""
+    return {"input_shape": list(data.x_train.shape[1:]), "num_classes": data.num_classes,
+            "vocab_size": data.meta.get("vocab_size")}
+
+
+def build_model_for(spec: RunSpec, signature: dict[str, Any]) -> nn.Module:
+    """The spec's architecture sized for a data set (its :func:`data_signature`), with its activation units."""
+    info = model_info(spec.model)
+    shape = signature["input_shape"]
+    kwargs: dict[str, Any] = dict(spec.model_options)
+    kwargs.update(spec.act_arguments())
+    if spec.act_options:
+        kwargs["act_options"] = dict(spec.act_options)
+    if info.input_kind == "vector":
+        kwargs.setdefault("in_features", int(math.prod(shape)))
+    image = len(shape) == 3
+    return create_model(
+        spec.model,
+        in_channels=shape[0] if image else 1,
+        num_classes=1 if spec.loss == "bce" else signature["num_classes"],
+        input_size=shape[-1] if image else None,
+        vocab_size=signature.get("vocab_size"),
+        **kwargs,
+    )
+
+
+def model_from_record(record: RunRecord) -> nn.Module:
+    """Rebuild a run's model (untrained weights) with its units' final parameters loaded: for pictures."""
+    spec = RunSpec.from_dict(record.spec)
+    model = build_model_for(spec, record.data)
+    units = dict(activation_units(model))
+    with torch.no_grad():
+        for name, values in record.final_activations.items():
+            for pname, p in units[name].named_parameters():
+                p.copy_(torch.tensor(values[pname], dtype=p.dtype))
+    return model
+
+
+@torch.no_grad()
+def _initialise_activations(model: nn.Module, spec: RunSpec) -> None:
+    """Copy a previous run's final unit parameters in (``act_init``), optionally normalising blend weights;
+    freeze the units when ``act_trainable`` is false."""
+    if spec.act_init:
+        source = spec.act_init["record"]
+        if not isinstance(source, dict):
+            source = RunRecord.load(source).final_activations
+        units = dict(activation_units(model))
+        missing = sorted(set(units) - set(source))
+        if missing:
+            raise ValueError(f"act_init: the source run has no parameters for units {missing}")
+        for name, unit in units.items():
+            for pname, p in unit.named_parameters():
+                p.copy_(torch.tensor(source[name][pname], dtype=p.dtype, device=p.device))
+            if spec.act_init.get("normalize") and hasattr(unit, "effective_weights"):
+                unit.weight.div_(unit.weight.sum(-1, keepdim=True))
+    if not spec.act_trainable:
+        for p in activation_parameters(model):
+            p.requires_grad_(False)
+
+
+def _augmenter(spec: RunSpec, generator: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
+    from adaptact.data import random_crop, random_flip, random_rotation
+
+    a = spec.augment
+    unknown = sorted(set(a) - {"crop_padding", "flip", "rotation"})
+    if unknown:
+        raise ValueError(f"unknown augmentation {unknown}; use crop_padding, flip, rotation")
+
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        if a.get("rotation"):
+            x = random_rotation(x, a["rotation"], generator)
+        if a.get("crop_padding"):
+            x = random_crop(x, a["crop_padding"], generator)
+        if a.get("flip"):
+            x = random_flip(x, generator)
+        return x
+
+    return apply
+
+
+class _Progress:
+    """A rich progress bar with loss, accuracy and speed; a no-op when switched off."""
+
+    def __init__(self, enabled: bool, total: int, title: str) -> None:
+        self.bar = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[info]}"), TimeRemainingColumn())
+            self.task = self.bar.add_task(title, total=total, info="")
+            self.bar.start()
+
+    def update(self, step: int, info: str) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=step, info=info)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def run(spec: RunSpec | dict, *, data=None) -> RunRecord:
+    """Train one network as ``spec`` says and return its record.
+
+    ``data`` may pass an already loaded data set (a ``TensorData``) instead of loading
+    ``spec.data``. A NaN/inf loss stops the run: the record's status is ``diverged`` and
+    its error names the step and the unit; it carries no metrics.
+    """
+    spec = RunSpec.from_dict(spec) if isinstance(spec, dict) else spec
+    spec.validate()
+    start = time.perf_counter()
+    device = resolve_device(spec.device)
+    data = data if data is not None else load_data_for(spec, device)
+    _check_compatible(spec, data)
+    record = RunRecord(key=spec.key(), spec=spec.to_dict(), environment=environment(str(device)),
+                       data=data_signature(data))
+
+    torch.manual_seed(spec.seed)
+    model = build_model_for(spec, record.data).to(device)
+    _initialise_activations(model, spec)
+    act_ids = {id(p) for p in activation_parameters(model)}
+    x_train, y_train = data.x_train, data.y_train
+    n_train = len(x_train)
+    total_steps, per_epoch = steps_for(spec, n_train)
+    optimizer = build_optimizer(model, spec)
+    schedule = build_schedule(optimizer, spec, total_steps, per_epoch)
+    generator = torch.Generator(device=device).manual_seed(spec.seed)
+    augment = _augmenter(spec, generator)
+    eval_every = spec.eval_every or per_epoch
+    checkpoint_every = spec.checkpoint_every or 8 * per_epoch
+    checkpoints = set(range(checkpoint_every, total_steps + 1, checkpoint_every)) | {total_steps}
+    act_recorder = ActivationRecorder(model) if spec.record_every else None
+    preact = None
+    if spec.record_preact:
+        probe = data.x_val[:1000] if len(data.x_val) else data.x_test[:1000]
+        preact = PreactivationRecorder(model, probe)
+    curves: dict[str, list] = {k: [] for k in ("step", "epoch", "lr", "train_loss", "val_accuracy", "val_loss",
+                                               "test_accuracy", "test_loss")}
+    if spec.eval_train:
+        curves["train_accuracy"] = []
+    checkpoint_test: dict[int, float] = {}
+    bar = _Progress(spec.progress, total_steps, f"{spec.model}/{spec.act if isinstance(spec.act, str) else spec.act}")
+    from adaptact.data import batches
+
+    def record_activations(step: int) -> None:
+        if act_recorder is not None:
+            act_recorder.record(step)
+        if preact is not None:
+            preact.record(step)
+
+    step, seen, window_loss, window_n, train_seconds = 0, 0, 0.0, 0, 0.0
+    record_activations(0)
+    model.train()
+    try:
+        while step < total_steps:
+            for idx in batches(n_train, spec.batch_size, shuffle=True, generator=generator, drop_last=False):
+                tick = time.perf_counter()
+                xb, yb = augment(x_train[idx]), y_train[idx]
+                loss, _ = loss_and_correct(model(xb), yb, spec.loss)
+                objective = loss + penalty(model, spec, act_ids)
+                if not torch.isfinite(objective):
+                    raise NonFiniteLoss(f"step {step + 1}: the loss is {objective.item()}; {diagnose_nonfinite(model, xb)}")
+                optimizer.zero_grad(set_to_none=True)
+                objective.backward()
+                if spec.grad_clip:
+                    nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
+                optimizer.step()
+                schedule.step()
+                step += 1
+                window_loss += loss.item() * len(idx)
+                window_n += len(idx)
+                seen += len(idx)
+                train_seconds += time.perf_counter() - tick
+
+                if step % eval_every == 0 or step == total_steps:
+                    curves["step"].append(step)
+                    curves["epoch"].append(step / per_epoch)
+                    curves["lr"].append(optimizer.param_groups[0]["lr"])
+                    curves["train_loss"].append(window_loss / max(window_n, 1))
+                    window_loss, window_n = 0.0, 0
+                    for split in ("val", "test"):
+                        acc, split_loss = evaluate(model, getattr(data, f"x_{split}"), getattr(data, f"y_{split}"),
+                                                   spec.eval_batch_size, spec.loss)
+                        curves[f"{split}_accuracy"].append(acc)
+                        curves[f"{split}_loss"].append(split_loss)
+                    if spec.eval_train:
+                        curves["train_accuracy"].append(evaluate(
+                            model, x_train[:TRAIN_ACCURACY_SAMPLE], y_train[:TRAIN_ACCURACY_SAMPLE],
+                            spec.eval_batch_size, spec.loss)[0])
+                    bar.update(step, f"loss {curves['train_loss'][-1]:.4f}  test {100 * curves['test_accuracy'][-1]:.2f}%"
+                                     f"  {seen / max(train_seconds, 1e-9):.0f} ex/s")
+                if spec.selection == "posthoc" and step in checkpoints:
+                    checkpoint_test[step] = evaluate(model, data.x_test, data.y_test, spec.eval_batch_size,
+                                                     spec.loss)[0]
+                if spec.record_every and step % spec.record_every == 0:
+                    record_activations(step)
+                if step >= total_steps:
+                    break
+    except NonFiniteLoss as err:
+        record.status, record.error = "diverged", str(err)
+    finally:
+        bar.close()
+
+    if act_recorder is not None:
+        if act_recorder.steps[-1] != step:
+            record_activations(step)
+        record.activations = act_recorder.history()
+    if preact is not None:
+        record.preactivations = preact.history()
+    record.final_activations = activation_state(model)
+    choices = hardened_choices(model) if any(hasattr(m, "hardened") for m in model.modules()) else {}
+    record.hardened = choices or None
+    record.curves = curves
+    if record.status == "ok":
+        record.metrics = _metrics(spec, curves, checkpoint_test, total_steps)
+    record.throughput = seen / train_seconds if train_seconds else None
+    record.wall_time = time.perf_counter() - start
+    return record
+
+
+def _metrics(spec: RunSpec, curves: dict[str, list], checkpoint_test: dict[int, float], total: int) -> dict:
+    test = curves["test_accuracy"]
+    metrics: dict[str, Any] = {
+        "final_test_accuracy": test[-1],
+        "best_test_accuracy": max(test),
+        "val_accuracy": curves["val_accuracy"][-1],
+        "train_loss": curves["train_loss"][-1],
+        "steps": total,
+    }
+    if spec.selection == "final":
+        metrics["test_accuracy"], metrics["selected_step"] = test[-1], curves["step"][-1]
+    elif spec.selection == "best_test":
+        i = max(range(len(test)), key=test.__getitem__)
+        metrics["test_accuracy"], metrics["selected_step"] = test[i], curves["step"][i]
+    else:
+        chosen = posthoc_checkpoint(curves["step"], curves["val_accuracy"], sorted(checkpoint_test), total)
+        metrics["test_accuracy"], metrics["selected_step"] = checkpoint_test[chosen], chosen
+    if spec.eval_train:
+        metrics["train_accuracy"] = curves["train_accuracy"][-1]
+    return metrics

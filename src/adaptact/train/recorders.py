@@ -1,0 +1,83 @@
+"""Recorders cheap enough to leave on: activation parameters over training, pre-activation statistics."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from adaptact.params import activation_units
+
+__all__ = ["ActivationRecorder", "PreactivationRecorder", "activation_state"]
+
+
+def _unit_values(unit: nn.Module) -> dict[str, Any]:
+    values = {name: p.detach().float().cpu().tolist() for name, p in unit.named_parameters()}
+    if hasattr(unit, "effective_weights"):
+        values["effective_weights"] = unit.effective_weights().detach().float().cpu().tolist()
+    return values
+
+
+@torch.no_grad()
+def activation_state(model: nn.Module) -> dict[str, dict[str, Any]]:
+    """Every unit's parameters (and normalised blend weights) as nested lists: ``{unit: {param: values}}``."""
+    return {name: _unit_values(unit) for name, unit in activation_units(model)}
+
+
+class ActivationRecorder:
+    """Records every unit's parameters at chosen steps: ``history["units"][unit][param]`` is a list over steps."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.steps: list[int] = []
+        self.units: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+
+    @torch.no_grad()
+    def record(self, step: int) -> None:
+        self.steps.append(step)
+        for unit, values in activation_state(self.model).items():
+            for param, v in values.items():
+                self.units[unit][param].append(v)
+
+    def history(self) -> dict[str, Any]:
+        return {"steps": self.steps, "units": {u: dict(p) for u, p in self.units.items()}}
+
+
+class PreactivationRecorder:
+    """Mean and variance of every unit's input on a fixed probe batch, and the variance of every weight tensor.
+
+    This is the covariate-shift analysis of the ABU paper (Fig. 2B). The probe runs in
+    eval mode, without gradients.
+    """
+
+    def __init__(self, model: nn.Module, probe: Tensor) -> None:
+        self.model, self.probe = model, probe
+        self.steps: list[int] = []
+        self.stats: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+
+    @torch.no_grad()
+    def record(self, step: int) -> None:
+        self.steps.append(step)
+        hooks = []
+        for name, unit in activation_units(self.model):
+            def hook(module, args, name=name):
+                x = args[0].float()
+                self.stats[name]["mean"].append(x.mean().item())
+                self.stats[name]["var"].append(x.var().item())
+
+            hooks.append(unit.register_forward_pre_hook(hook))
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            self.model(self.probe)
+        finally:
+            self.model.train(was_training)
+            for h in hooks:
+                h.remove()
+        for name, m in self.model.named_modules():
+            if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+                self.stats[name]["weight_var"].append(m.weight.float().var().item())
+
+    def history(self) -> dict[str, Any]:
+        return {"steps": self.steps, "layers": {k: dict(v) for k, v in self.stats.items()}}

@@ -1,0 +1,190 @@
+"""The description of one training run: a dataclass that is validated, resolved, serialised and hashed."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["OPTIMIZERS", "SCHEDULES", "SELECTIONS", "RunSpec"]
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "linear", "exponential", "step")
+SELECTIONS = ("final", "best_test", "posthoc")
+LOSSES = ("cross_entropy", "bce")
+
+#: fields that do not change a run's result, left out of its identity hash
+_NOT_IDENTITY = ("data_dir", "progress", "device", "tags")
+
+
+@dataclass
+class RunSpec:
+    """Everything that defines one training run. ``resolve()`` fills paper defaults; ``key()`` is its identity.
+
+    Model and activation:
+        model: architecture name (:func:`adaptact.models.list_models`).
+        act: activation name for every activation argument of the model, a list with one name per
+            activation layer (models that support it), or a dict ``{"act_conv": ..., "act_fc": ...}``
+            for models with several activation arguments.
+        act_options: keyword options for every unit (e.g. ``{"normalization": "softmax"}``).
+        model_options: keyword options for the architecture (``width_divisor``, ``hidden``, ...).
+        act_trainable: ``False`` freezes the activation parameters from step 0.
+        act_init: start the activation parameters from another run's final values:
+            ``{"record": path-or-dict, "normalize": bool}`` (normalise = divide blend weights by their sum).
+    Data:
+        data: data set name (:func:`adaptact.data.list_datasets`); data_dir: where its files are
+            (else ``ADAPTACT_DATA``); data_options: passed to :func:`adaptact.data.load`
+            (normalization, resize, val_size, train_subset, fold, ...; its ``seed`` fixes the
+            splits independently of the run seed).
+        augment: on-device augmentation: ``{"crop_padding": 4, "flip": True, "rotation": 30}``.
+    Optimisation:
+        epochs or steps (one of them); batch_size; eval_batch_size.
+        optimizer (adam, adamw, sgd), lr, momentum, weight_decay, betas.
+        act_lr: own learning rate of the activation parameters (default: lr); their weight decay is
+            act_weight_decay (default 0). act_schedule: whether the schedule also decays act_lr.
+        schedule: constant; linear (per update to ``final_lr`` at the last step); exponential
+            (``gamma`` per epoch); step (``gamma`` at ``milestones`` epochs).
+        grad_clip: clip the global gradient norm to this value.
+        loss: cross_entropy, or bce (one logit, binary labels); l1, l2: penalties on the network's
+            weights and biases (not on activation parameters).
+    Evaluation and selection:
+        eval_every: evaluate every N steps (default: once per epoch); eval_train: also measure the
+            accuracy on up to 10,000 training examples.
+        selection: final; best_test (highest test accuracy over the evaluations, as AdAct reports);
+            posthoc (ABU: checkpoints every ``checkpoint_every`` steps, validation curve smoothed by a
+            centred moving mean applied three times, the best checkpoint's test accuracy).
+        record_every: record activation parameters every N steps (0: never);
+        record_preact: also record per-layer pre-activation mean and variance (on a probe batch).
+    Other:
+        seed: initialisation, shuffling and augmentation; device: auto, cpu, cuda;
+        progress: show a progress bar; tags: free metadata (experiment, row, column), not part of
+        the identity.
+    """
+
+    model: str = "lenet"
+    act: str | list[str] | dict[str, Any] = "relu"
+    data: str = "mnist"
+    act_options: dict[str, Any] = field(default_factory=dict)
+    model_options: dict[str, Any] = field(default_factory=dict)
+    act_trainable: bool = True
+    act_init: dict[str, Any] | None = None
+    data_dir: str | None = None
+    data_options: dict[str, Any] = field(default_factory=dict)
+    augment: dict[str, Any] = field(default_factory=dict)
+    epochs: float | None = 1
+    steps: int | None = None
+    batch_size: int = 64
+    eval_batch_size: int = 1000
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    act_lr: float | None = None
+    act_weight_decay: float = 0.0
+    act_schedule: bool = True
+    schedule: str = "constant"
+    schedule_options: dict[str, Any] = field(default_factory=dict)
+    grad_clip: float | None = None
+    loss: str = "cross_entropy"
+    l1: float = 0.0
+    l2: float = 0.0
+    eval_every: int | None = None
+    eval_train: bool = False
+    selection: str = "final"
+    checkpoint_every: int | None = None
+    record_every: int = 0
+    record_preact: bool = False
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = False
+    tags: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ checks
+
+    def validate(self) -> "RunSpec":
+        """Check every field that can be checked without data; raise ``ValueError`` naming the field."""
+        from adaptact.data import list_datasets
+        from adaptact.models import model_info
+        from adaptact.registry import entry
+
+        info = model_info(self.model)  # unknown model -> lists the models
+        if self.data not in list_datasets():
+            raise ValueError(f"unknown data set {self.data!r}; choose from {', '.join(sorted(list_datasets()))}")
+        acts = self.act_arguments()
+        unknown = sorted(set(acts) - set(info.act_arguments))
+        if unknown:
+            raise ValueError(
+                f"model {self.model!r} has activation arguments {list(info.act_arguments)}, not {unknown}"
+            )
+        for arg, names in acts.items():
+            for name in names if isinstance(names, (list, tuple)) else [names]:
+                e = entry(name)  # unknown activation -> lists the names
+                if e.name == "maxout" and not info.maxout:
+                    raise ValueError(f"model {self.model!r} cannot use {arg}='maxout' (it cannot widen that layer)")
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("schedule", self.schedule, SCHEDULES)
+        _choice("selection", self.selection, SELECTIONS)
+        _choice("loss", self.loss, LOSSES)
+        _choice("device", self.device.split(":")[0], ("auto", "cpu", "cuda"))
+        if (self.epochs is None) == (self.steps is None):
+            raise ValueError("give exactly one of epochs and steps")
+        if self.epochs is not None and not self.epochs > 0:
+            raise ValueError(f"epochs must be > 0, got {self.epochs}")
+        if self.steps is not None and not self.steps > 0:
+            raise ValueError(f"steps must be > 0, got {self.steps}")
+        for name in ("batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.selection == "posthoc" and not self.data_options.get("val_size"):
+            raise ValueError("selection='posthoc' needs a validation split: set data_options['val_size']")
+        if self.schedule == "linear" and "final_lr" not in self.schedule_options:
+            raise ValueError("schedule='linear' needs schedule_options['final_lr']")
+        if self.schedule in ("exponential", "step") and "gamma" not in self.schedule_options:
+            raise ValueError(f"schedule={self.schedule!r} needs schedule_options['gamma']")
+        if self.schedule == "step" and "milestones" not in self.schedule_options:
+            raise ValueError("schedule='step' needs schedule_options['milestones'] (epochs)")
+        return self
+
+    def act_arguments(self) -> dict[str, Any]:
+        """The activation of every activation argument of the model, e.g. ``{"act": "pau"}``."""
+        from adaptact.models import model_info
+
+        if isinstance(self.act, dict):
+            return dict(self.act)
+        return {arg: self.act for arg in model_info(self.model).act_arguments}
+
+    # ------------------------------------------------------------------ identity
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunSpec":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown run spec field(s) {unknown}; fields are {sorted(known)}")
+        d = dict(d)
+        if "betas" in d:
+            d["betas"] = tuple(d["betas"])
+        return cls(**d)
+
+    def replace(self, **changes: Any) -> "RunSpec":
+        return dataclasses.replace(self, **changes)
+
+    def key(self) -> str:
+        """A stable hash of everything that changes the result (not the data location, device or tags)."""
+        d = {k: v for k, v in self.to_dict().items() if k not in _NOT_IDENTITY}
+        text = json.dumps(d, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _choice(name: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
