@@ -6,18 +6,27 @@
 >>> g = torch.Generator().manual_seed(0)
 >>> for idx in data.batches(len(d.y_train), 64, generator=g):
 ...     x = data.random_rotation(d.x_train[idx], 30, g, fill=d.meta["normalization"]["black"][0])
+
+Nothing is downloaded at import or by :func:`load`.
 """
 from adaptact.data.augment import random_crop, random_flip, random_rotation
 from adaptact.data.batching import batches
+from adaptact.data.catalog import dataset_info, list_datasets
 from adaptact.data.errors import DataError
+from adaptact.data.loader import load
 from adaptact.data.preprocess import NORMALIZATIONS
 from adaptact.data.record import TensorData
+from adaptact.data.text import clean_str
 
 __all__ = [
     "NORMALIZATIONS",
     "DataError",
     "TensorData",
     "batches",
+    "clean_str",
+    "dataset_info",
+    "list_datasets",
+    "load",
     "random_crop",
     "random_flip",
     "random_rotation",
