@@ -7,12 +7,14 @@
 >>> for idx in data.batches(len(d.y_train), 64, generator=g):
 ...     x = data.random_rotation(d.x_train[idx], 30, g, fill=d.meta["normalization"]["black"][0])
 
-Nothing is downloaded at import or by :func:`load`.
+Nothing is downloaded at import or by :func:`load`; :func:`fetch` downloads official
+release files only when called.
 """
 from adaptact.data.augment import random_crop, random_flip, random_rotation
 from adaptact.data.batching import batches
 from adaptact.data.catalog import dataset_info, list_datasets
 from adaptact.data.errors import DataError
+from adaptact.data.fetch import fetch
 from adaptact.data.loader import load
 from adaptact.data.preprocess import NORMALIZATIONS
 from adaptact.data.record import TensorData
@@ -25,6 +27,7 @@ __all__ = [
     "batches",
     "clean_str",
     "dataset_info",
+    "fetch",
     "list_datasets",
     "load",
     "random_crop",
