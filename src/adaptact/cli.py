@@ -69,19 +69,17 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     if summary.waiting:
         console.print(f"[yellow]{len(summary.waiting)} derived run(s) could not be built (their source runs failed)")
     paths = write_report(out) + (write_figures(out) if not args.no_figures else [])
-    console.print(paths[0].read_text())
-    console.print("written: " + ", ".join(str(p) for p in paths))
+    print(paths[0].read_text())
+    print("written:\n  " + "\n  ".join(str(p) for p in paths))
     return 1 if summary.failed else 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from adaptact.report import write_report
 
     paths = write_report(args.dir)
-    Console().print(paths[0].read_text())
-    Console().print("written: " + ", ".join(str(p) for p in paths))
+    print(paths[0].read_text())
+    print("written:\n  " + "\n  ".join(str(p) for p in paths))
     return 0
 
 
@@ -133,7 +131,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     console = Console()
     spec = RunSpec(
         model=args.model, act=_act(args.act), data=args.data, data_dir=args.data_dir,
-        epochs=None if args.steps else args.epochs, steps=args.steps, batch_size=args.batch_size,
+        epochs=args.epochs, steps=args.steps, batch_size=args.batch_size,
         optimizer=args.optimizer, lr=args.lr, seed=args.seed, device=args.device, selection=args.selection,
         act_options=_pairs(args.act_option, "--act-option"), model_options=_pairs(args.model_option, "--model-option"),
         data_options=_pairs(args.data_option, "--data-option"), progress=not args.quiet,

@@ -28,6 +28,8 @@ __all__ = ["ENGINES", "SweepSummary", "load_records", "record_path", "reproduce"
 ENGINES = ("local", "ray")
 #: record statuses that count as done (a failed run is tried again)
 DONE = ("ok", "diverged")
+#: the status of a run whose data set is missing: reported, never written, so it runs once the data are there
+UNAVAILABLE = "unavailable"
 
 
 def record_path(out: Path, spec: RunSpec) -> Path:
@@ -72,10 +74,14 @@ def execute(spec_dict: dict[str, Any]) -> dict[str, Any]:
     """Run one spec and return its record as a dict; an exception becomes a ``failed`` record."""
     from adaptact.train import run
 
+    from adaptact.data import DataError
+
     spec = RunSpec.from_dict(spec_dict)
     start = time.perf_counter()
     try:
         record = run(spec)
+    except DataError as err:  # the data set is not here: not a failure of the run, and not recorded
+        record = RunRecord(key=spec.key(), spec=spec.to_dict(), status="unavailable", error=str(err))
     except Exception as err:  # noqa: BLE001 - a failed run is data, not a crash of the sweep
         record = RunRecord(key=spec.key(), spec=spec.to_dict(), status="failed",
                            error=f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=8)}",
@@ -121,7 +127,7 @@ class _Display:
         if finished is not None:
             self.running -= 1
             self.durations.append(finished.get("wall_time") or 0.0)
-            if finished["status"] == "failed":
+            if finished["status"] in ("failed", UNAVAILABLE):
                 self.failed += 1
             else:
                 self.done += 1
@@ -218,8 +224,12 @@ def run_specs(
     workers: int | None = None,
     progress: bool = True,
     title: str = "runs",
-) -> tuple[int, int]:
-    """Run every spec whose record is not yet in ``out`` (in parallel); return (ran, skipped)."""
+) -> tuple[int, int, dict[str, str]]:
+    """Run every spec whose record is not yet in ``out`` (in parallel).
+
+    Returns (runs done, runs skipped because already recorded, ``{key: message}`` of runs whose
+    data set is missing).
+    """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     out = Path(out)
@@ -236,13 +246,17 @@ def run_specs(
             except (OSError, ValueError):
                 pass
         todo.append(spec)
+    missing: dict[str, str] = {}
     if not todo:
-        return 0, skipped
+        return 0, skipped, missing
     cores = os.cpu_count() or 1
     workers = max(1, min(workers or cores, len(todo)))
     threads = max(1, cores // workers)
 
     def sink(record: dict[str, Any]) -> None:
+        if record["status"] == UNAVAILABLE:
+            missing[record["key"]] = record["error"]
+            return
         write_json_atomic(out / "records" / f"{record['key']}.json", record)
         _log(out, f"{record['status']} {record['key']} {record['spec']['tags']}")
 
@@ -252,14 +266,7 @@ def run_specs(
         runner(todo, workers, threads, sink, display)
     finally:
         display.close()
-    return len(todo), skipped
-
-
-def _data_available(spec: RunSpec) -> str | None:
-    """None when the spec's data set can be read here, else the loader's explanation."""
-    from adaptact.data import available
-
-    return available(spec.data, spec.data_dir)
+    return len(todo) - len(missing), skipped, missing
 
 
 def reproduce(
@@ -300,19 +307,15 @@ def reproduce(
     previous: set[str] | None = None
     while True:  # derived rows become plannable once the runs they need are recorded
         planned, waiting = exp.plan(profile, seeds, load_records(out), **overrides)
-        runnable = []
-        for cell, spec in planned:
-            why = _data_available(spec)
-            if why is None:
-                runnable.append(spec)
-            else:
-                summary.unavailable[f"{exp.name}/{cell.column}"] = why
-        keys = {spec.key() for spec in runnable}
+        keys = {spec.key() for _, spec in planned}
         if keys == previous:
             break
         previous = keys
-        ran, _ = run_specs(runnable, out, engine=engine, workers=workers, progress=progress,
-                           title=f"{exp.name} ({profile})")
+        ran, _, missing = run_specs([spec for _, spec in planned], out, engine=engine, workers=workers,
+                                    progress=progress, title=f"{exp.name} ({profile})")
+        for cell, spec in planned:
+            if spec.key() in missing:
+                summary.unavailable[f"{exp.name}/{cell.column}"] = " ".join(missing[spec.key()].split())
         summary.ran += ran
         summary.waiting = waiting
         if not waiting:
@@ -320,7 +323,7 @@ def reproduce(
     records = {r.key: r for r in load_records(out)}
     statuses = [records[k].status if k in records else "missing" for k in previous or ()]
     summary.failed = statuses.count("failed")
-    summary.skipped = len(statuses) - summary.ran
+    summary.skipped = sum(s in DONE for s in statuses) - summary.ran
     summary.seconds = time.perf_counter() - start
     _write_manifest(out, exp, profile, seeds, summary, overrides)
     return summary

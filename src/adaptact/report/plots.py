@@ -134,7 +134,7 @@ def parameter_trajectories(exp: Experiment, records: Sequence[RunRecord], folder
     """For each trainable row (first column it ran in): every unit parameter over training steps, mean over
     seeds; vectors of up to 8 entries draw one line per entry (blend weights: the normalised ones), longer
     ones (per-channel) their mean and range."""
-    groups = _by([r for r in records if r.activations.get("steps")], "row", "column")
+    groups = _by([r for r in records if r.activations.get("units")], "row", "column")
     paths = []
     for row in _ordered(exp, groups, 0, "rows"):
         col = next(c for c in _ordered(exp, groups, 1, "columns") if (row, c) in groups)

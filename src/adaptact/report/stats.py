@@ -38,7 +38,8 @@ def mean_ranks(summary: pd.DataFrame) -> pd.DataFrame:
 
 def paired_tests(runs: pd.DataFrame, pairs: list[tuple[str, str]]) -> pd.DataFrame:
     """For each (unit, baseline) and column: mean difference (pp) over seeds both finished, and the two-sided
-    paired t-test p-value (Wilcoxon signed-rank as well from 6 pairs on); p is missing below 2 pairs."""
+    paired t-test p-value (Wilcoxon signed-rank as well from 6 pairs on); p is missing below 2 pairs and
+    when every pair differs by the same amount (the t statistic is undefined)."""
     ok = runs[runs["status"] == "ok"]
     out = []
     for unit, base in pairs:
@@ -50,10 +51,8 @@ def paired_tests(runs: pd.DataFrame, pairs: list[tuple[str, str]]) -> pd.DataFra
                 continue
             d = (a.loc[seeds] - b.loc[seeds]).to_numpy(dtype=float)
             p_t = p_w = math.nan
-            if len(d) > 1 and np.any(d != d[0]):
+            if len(d) > 1 and np.any(d != d[0]):  # identical differences: no variance, no t-test
                 p_t = float(sps.ttest_rel(a.loc[seeds], b.loc[seeds]).pvalue)
-            elif len(d) > 1:
-                p_t = 0.0 if d[0] != 0 else 1.0
             if len(d) >= 6 and np.any(d != 0):
                 p_w = float(sps.wilcoxon(d).pvalue)
             out.append({"row": unit, "baseline": base, "column": col, "n": len(d),

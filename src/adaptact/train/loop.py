@@ -251,8 +251,8 @@ def run(spec: RunSpec | dict, *, data=None) -> RunRecord:
                     curves["train_loss"].append(window_loss / max(window_n, 1))
                     window_loss, window_n = 0.0, 0
                     for split in ("val", "test"):
-                        acc, split_loss = evaluate(model, getattr(data, f"x_{split}"), getattr(data, f"y_{split}"),
-                                                   spec.eval_batch_size, spec.loss)
+                        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+                        acc, split_loss = evaluate(model, x, y, spec.eval_batch_size, spec.loss) if len(x) else (None, None)
                         curves[f"{split}_accuracy"].append(acc)
                         curves[f"{split}_loss"].append(split_loss)
                     if spec.eval_train:

@@ -39,7 +39,7 @@ class RunSpec:
             splits independently of the run seed).
         augment: on-device augmentation: ``{"crop_padding": 4, "flip": True, "rotation": 30}``.
     Optimisation:
-        epochs or steps (one of them); batch_size; eval_batch_size.
+        epochs, or steps (the number of updates; it wins when set); batch_size; eval_batch_size.
         optimizer (adam, adamw, sgd), lr, momentum, weight_decay, betas.
         act_lr: own learning rate of the activation parameters (default: lr); their weight decay is
             act_weight_decay (default 0). act_schedule: whether the schedule also decays act_lr.
@@ -105,13 +105,12 @@ class RunSpec:
 
     def validate(self) -> "RunSpec":
         """Check every field that can be checked without data; raise ``ValueError`` naming the field."""
-        from adaptact.data import list_datasets
+        from adaptact.data import dataset_info
         from adaptact.models import model_info
         from adaptact.registry import entry
 
         info = model_info(self.model)  # unknown model -> lists the models
-        if self.data not in list_datasets():
-            raise ValueError(f"unknown data set {self.data!r}; choose from {', '.join(sorted(list_datasets()))}")
+        dataset_info(self.data)  # unknown data set -> lists the names
         acts = self.act_arguments()
         unknown = sorted(set(acts) - set(info.act_arguments))
         if unknown:
@@ -128,8 +127,8 @@ class RunSpec:
         _choice("selection", self.selection, SELECTIONS)
         _choice("loss", self.loss, LOSSES)
         _choice("device", self.device.split(":")[0], ("auto", "cpu", "cuda"))
-        if (self.epochs is None) == (self.steps is None):
-            raise ValueError("give exactly one of epochs and steps")
+        if self.epochs is None and self.steps is None:
+            raise ValueError("give epochs or steps (steps wins when both are set)")
         if self.epochs is not None and not self.epochs > 0:
             raise ValueError(f"epochs must be > 0, got {self.epochs}")
         if self.steps is not None and not self.steps > 0:
