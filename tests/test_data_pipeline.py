@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from test_data_files import RAW, write_cifar10, write_mnist
+from test_data_files import RAW, tar_folder, write_cifar10, write_image_folders, write_mnist
 
 from adaptact import data
 
@@ -175,3 +175,22 @@ def test_statistics_come_from_the_final_training_split():
     d = data.load("digits", val_size=300)
     assert torch.allclose(d.x_train.mean(), torch.tensor(0.0), atol=1e-5)
     assert len(d.y_train) == 1047
+
+
+def test_cache_location(tmp_path, monkeypatch):
+    from adaptact.data.paths import cache_root
+
+    monkeypatch.delenv("ADAPTACT_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "xdg" / "adaptact" / "data"
+    assert cache_root(tmp_path / "mine") == tmp_path / "mine"
+    monkeypatch.setenv("ADAPTACT_CACHE", str(tmp_path / "env"))
+    assert cache_root() == tmp_path / "env" / "data"
+    counts = {"train": {"a": 2, "b": 1}, "test": {"a": 1, "b": 1}}
+    write_image_folders(tmp_path / "imgs", ["a", "b"], counts)
+    (tmp_path / "cifar10").mkdir()
+    tar_folder(tmp_path / "imgs", tmp_path / "cifar10" / "images.tar.gz")
+    first, second = data.load("cifar10", tmp_path), data.load("cifar10", tmp_path)
+    assert (first.meta["cache"], second.meta["cache"]) == ("miss", "hit")
+    assert len(list((tmp_path / "env" / "data").glob("folders-RGB-images.tar.gz-*.pt"))) == 1
+    assert torch.equal(first.x_train, second.x_train)

@@ -36,9 +36,9 @@ def need(folder: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def cache(tmp_path_factory) -> Path:
+def cache(tmp_path_factory) -> Path | None:
     if os.environ.get("ADAPTACT_CACHE"):
-        return Path(os.environ["ADAPTACT_CACHE"])
+        return None  # the library's default: $ADAPTACT_CACHE/data
     base = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         base = base.parent  # shared by the workers of this run

@@ -1,5 +1,6 @@
 """Data for the experiments: local files -> tensors on the device, plus on-device augmentation and batching.
 
+>>> import torch
 >>> from adaptact import data
 >>> d = data.load("mnist", "/path/to/data", resize=32, val_size=5000)   # or $ADAPTACT_DATA
 >>> d.x_train.shape, d.meta["normalization"]

@@ -97,8 +97,8 @@ def load(
             Data set construction (folds, FER's 80/20, the teacher network) has its own
             ``split_seed`` / ``teacher_seed`` options, fixed by default, so runs with different
             seeds see the same data.
-        cache_dir: cache for decoded images (default ``$ADAPTACT_CACHE`` or ``~/.cache/adaptact``);
-            ``False`` disables it.
+        cache_dir: folder caching decoded images (default ``$ADAPTACT_CACHE/data``, else
+            ``~/.cache/adaptact/data``; see :func:`adaptact.data.paths.cache_root`); ``False`` disables it.
         **options: data-set-specific options, e.g. ``label_mode="coarse"`` (cifar100), ``extra=True``
             (svhn), ``split="train-80-20"`` (fer2013), ``folds``/``fold``/``max_len``/``pad``/``min_freq``
             (rt-polarity), ``hidden_layers``/``activation``/``samples``/... (teacher). Unknown ones raise.

@@ -29,9 +29,17 @@ def data_root(data_dir: str | Path | None = None) -> Path:
 
 
 def cache_root(cache_dir: str | Path | None = None) -> Path:
-    """The cache directory: ``cache_dir``, else ``$ADAPTACT_CACHE``, else ``~/.cache/adaptact`` (not created here)."""
-    chosen = cache_dir if cache_dir is not None else os.environ.get(ENV_CACHE) or None
-    return Path(chosen).expanduser() if chosen else Path.home() / ".cache" / "adaptact"
+    """The folder for cached decoded data (not created here).
+
+    ``cache_dir`` if given; else ``$ADAPTACT_CACHE/data``; else ``$XDG_CACHE_HOME/adaptact/data``
+    or ``~/.cache/adaptact/data`` (the ``data`` sub-folder keeps data apart from other caches).
+    """
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    if os.environ.get(ENV_CACHE):
+        return Path(os.environ[ENV_CACHE]).expanduser() / "data"
+    base = Path(os.environ["XDG_CACHE_HOME"]) if os.environ.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return base / "adaptact" / "data"
 
 
 def candidate_folders(root: Path, subfolders: Sequence[str]) -> list[Path]:
