@@ -205,7 +205,7 @@ def test_missing_rt_polarity_file(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs,pattern", [
-    ({"val_from": "back"}, "val_from must be one of"),
+    ({"val_from": "middle"}, "val_from must be one of"),
     ({"val_size": 2000}, r"val_size must lie in \[0, 1347\]"),
     ({"val_size": 1.5}, r"fraction must lie in \[0, 1\]"),
     ({"val_size": "10"}, "int count or a float fraction"),

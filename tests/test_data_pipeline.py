@@ -194,3 +194,10 @@ def test_cache_location(tmp_path, monkeypatch):
     assert (first.meta["cache"], second.meta["cache"]) == ("miss", "hit")
     assert len(list((tmp_path / "env" / "data").glob("folders-RGB-images.tar.gz-*.pt"))) == 1
     assert torch.equal(first.x_train, second.x_train)
+
+
+def test_validation_from_the_back_holds_out_the_last_examples():
+    held = data.load("digits", val_size=100, val_from="back", normalization="none")
+    full = data.load("digits", normalization="none")
+    torch.testing.assert_close(held.x_val, full.x_train[-100:])
+    torch.testing.assert_close(held.x_train, full.x_train[:-100])

@@ -14,6 +14,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     if args.experiments:
         return _list_experiments()
+    if args.datasets:
+        return _list_datasets()
 
     table = Table(title="registered activations")
     for col in ("name", "family", "trainable", "default sharing", "aliases", "formula"):
@@ -40,6 +42,36 @@ def _list_experiments() -> int:
         what = f"{e.title} [{e.source}]" + (f" - UNAVAILABLE: {e.unavailable}" if e.unavailable else "")
         table.add_row(name, what, quick.budget if quick else "-", full.budget if full else "-")
     Console().print(table)
+    return 0
+
+
+def _list_datasets() -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from adaptact.data import list_datasets
+
+    table = Table(title="data sets (--data NAME; files from --data-dir or $ADAPTACT_DATA)")
+    for col in ("name", "aliases", "needs files", "default normalisation", "what"):
+        table.add_column(col)
+    for name, info in list_datasets().items():
+        table.add_row(name, " ".join(info["aliases"]), "yes" if info["needs_files"] else "no",
+                      info["normalization"], info["description"])
+    Console().print(table)
+    return 0
+
+
+def _cmd_data_fetch(args: argparse.Namespace) -> int:
+    from adaptact.data import DataError, fetch
+
+    try:
+        files = fetch(args.name, args.data_dir, optional=args.optional, overwrite=args.overwrite)
+    except (DataError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for f in files:
+        check = "verified" if f["verified"] else "NOT verified (no published checksum)"
+        print(f"{f['status']:>10}  {f['file']}  ({check})")
     return 0
 
 
@@ -166,7 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list the registered activations")
     p.add_argument("--trainable", action="store_true", help="only the trainable ones")
     p.add_argument("--experiments", action="store_true", help="list the experiments instead")
+    p.add_argument("--datasets", action="store_true", help="list the data sets instead")
     p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("data", help="data sets: download the official release files")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    q = data_sub.add_parser("fetch", help="download and verify a data set's official files into --data-dir")
+    q.add_argument("name")
+    q.add_argument("--data-dir", default=None, help="target folder (default: $ADAPTACT_DATA)")
+    q.add_argument("--optional", action="store_true", help="also the optional files (SVHN extra)")
+    q.add_argument("--overwrite", action="store_true")
+    q.set_defaults(func=_cmd_data_fetch)
 
     p = sub.add_parser("reproduce", help="re-run a paper's comparison (resumable), then write its report and figures")
     p.add_argument("name", help="experiment id (adaptact list --experiments)")

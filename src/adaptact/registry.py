@@ -6,12 +6,13 @@ signature so that a misspelt option is reported by name.
 """
 from __future__ import annotations
 
-import difflib
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from torch import nn
+
+from adaptact.naming import resolve_name
 
 __all__ = ["Entry", "create", "entry", "list_activations", "register"]
 
@@ -95,14 +96,7 @@ def entry(name: str) -> Entry:
     _ensure_loaded()
     if not isinstance(name, str):
         raise TypeError(f"an activation name must be a string, got {type(name).__name__}")
-    key = _key(name)
-    key = _ALIASES.get(key, key)
-    if key in _ENTRIES:
-        return _ENTRIES[key]
-    names = sorted(_ENTRIES) + sorted(_ALIASES)
-    close = difflib.get_close_matches(key, names, n=3)
-    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-    raise ValueError(f"unknown activation {name!r}.{hint} Valid names: {', '.join(names)}")
+    return _ENTRIES[resolve_name(_key(name), _ENTRIES, _ALIASES, "activation")]
 
 
 def list_activations(

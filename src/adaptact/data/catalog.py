@@ -1,13 +1,13 @@
 """The data sets :func:`adaptact.data.load` knows: names, aliases, readers, default normalisation, where to get them."""
 from __future__ import annotations
 
-import difflib
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from adaptact.data.cifar import read_cifar
+from adaptact.naming import resolve_name
 from adaptact.data.digits import read_digits
 from adaptact.data.fer import read_fer2013
 from adaptact.data.idx import FASHION_CLASSES, read_mnist_like
@@ -148,16 +148,7 @@ def dataset_info(name: str) -> DatasetInfo:
     Raises:
         ValueError: unknown name; the message lists the valid names and aliases.
     """
-    key = str(name).strip().lower()
-    key = _ALIASES.get(key, key)
-    if key in _BY_NAME:
-        return _BY_NAME[key]
-    valid = sorted(_BY_NAME) + sorted(_ALIASES)
-    close = difflib.get_close_matches(key, valid, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    aliases = ", ".join(f"{a} -> {c}" for a, c in sorted(_ALIASES.items()))
-    raise ValueError(f"unknown data set {name!r}.{hint} Valid names: {', '.join(sorted(_BY_NAME))} "
-                     f"(aliases: {aliases})")
+    return _BY_NAME[resolve_name(name, _BY_NAME, _ALIASES, "data set")]
 
 
 def list_datasets() -> dict[str, dict[str, Any]]:

@@ -17,7 +17,7 @@ from adaptact.data.splits import count, holdout, seeded, subset, take
 
 __all__ = ["load"]
 
-VAL_FROM = ("front", "random")
+VAL_FROM = ("front", "back", "random")
 
 
 def _read(info, data_dir, cache_dir, options: dict[str, Any]) -> RawData:
@@ -90,7 +90,8 @@ def load(
         resize: images only: new side (int) or ``(height, width)``; bilinear, antialiased when shrinking
             (PAU: 32 for MNIST / Fashion-MNIST).
         val_size: validation examples taken from the training split: an int count or a float fraction.
-        val_from: ``"front"`` (the first ``val_size``, as ABU's code) or ``"random"`` (seeded).
+        val_from: ``"front"`` (the first ``val_size``, as ABU's code), ``"back"`` (the last, as the Theano
+            tutorial Farhadi et al. follow) or ``"random"`` (seeded).
         train_subset, test_subset: keep a seeded random subset (int count or float fraction) of the
             training split (after the validation split is carved) and of the test split.
         seed: seeds the random validation split and the subsets (each from its own stream).

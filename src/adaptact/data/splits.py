@@ -38,15 +38,18 @@ def count(size: int | float | None, n: int, what: str) -> int:
 
 
 def holdout(n: int, k: int, *, how: str = "front", generator: torch.Generator | None = None):
-    """Split ``range(n)`` into ``(rest, held)``, holding out the first ``k`` (``"front"``) or a seeded random ``k``."""
+    """Split ``range(n)`` into ``(rest, held)``, holding out the first ``k`` (``"front"``), the last ``k``
+    (``"back"``, the Theano tutorial's MNIST validation set) or a seeded random ``k``."""
     if how == "front":
         idx = torch.arange(n)
+    elif how == "back":
+        idx = torch.arange(n).flip(0)
     elif how == "random":
         if generator is None:
             raise ValueError("a random hold-out needs a torch.Generator")
         idx = torch.randperm(n, generator=generator)
     else:
-        raise ValueError(f"how must be 'front' or 'random', got {how!r}")
+        raise ValueError(f"how must be 'front', 'back' or 'random', got {how!r}")
     return idx[k:].sort().values, idx[:k].sort().values
 
 

@@ -9,6 +9,7 @@ import importlib
 
 from adaptact.experiments.base import Cell, Column, Experiment, Profile, Published, Row
 from adaptact.experiments.runner import load_records, reproduce, run_specs
+from adaptact.naming import resolve_name
 
 __all__ = [
     "Cell", "Column", "Experiment", "Profile", "Published", "Row",
@@ -49,6 +50,4 @@ def list_experiments() -> list[str]:
 def get_experiment(name: str) -> Experiment:
     """The experiment called ``name``; an unknown name lists the ones that exist."""
     experiments = _all()
-    if name not in experiments:
-        raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(sorted(experiments))}")
-    return experiments[name]
+    return experiments[resolve_name(name, experiments, {}, "experiment")]

@@ -18,7 +18,7 @@ EXPERIMENT = Experiment(
     # 150 epochs, pixels in [0, 1], the last 10k training images held out for validation
     base=dict(model="lenet5", data="mnist", optimizer="sgd", lr=0.01, momentum=0.0, batch_size=100,
               selection="final", record_every=100,
-              data_options={"normalization": "unit", "val_size": 10_000, "val_from": "front"}),
+              data_options={"normalization": "unit", "val_size": 10_000, "val_from": "back"}),
     profiles={
         "quick": Profile("quick", {"epochs": 2, "data_options": {"val_size": 0, "train_subset": 20_000}}, seeds=1,
                          expect="all cells >= 96% and within about 1.5 pp of each other; alpha stays finite",

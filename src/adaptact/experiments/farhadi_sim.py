@@ -27,7 +27,7 @@ EXPERIMENT = Experiment(
     base=dict(model="mlp", data="teacher", loss="bce", optimizer="sgd", lr=0.01, momentum=0.0, batch_size=20,
               l1=1e-3, l2=1e-3, eval_batch_size=10_000, selection="final", record_every=0,
               model_options={"init": "lecun"},
-              data_options={"features": 10, "samples": 100_000, "folds": 5, "teacher_seed": 0}),
+              data_options={"features": 10, "samples": 100_000, "folds": 5, "teacher_seed": 0, "label": "median"}),
     profiles={
         "quick": Profile("quick", {"epochs": 30, "data_options": {"samples": 10_000}}, seeds=1,
                          expect="1-layer cells >= 90%; 8-layer ReLU teacher: fitted Sig clearly below fitted "
@@ -37,7 +37,11 @@ EXPERIMENT = Experiment(
     },
     published={(row, col): Published(v) for row, vals in _TABLE.items() for (col, _), v in zip(FITTED, vals)},
     published_note=("accuracy (%) averaged over 5-fold CV, 'maximum standard error 0.22'. The generator's details are "
-                    "partly unstated (input law, 0.5 as variance, the output rule): see EXPERIMENTS.md"),
+                    "partly unstated (input law, 0.5 as variance, the output rule): see EXPERIMENTS.md. Labelling by "
+                    "the sign of the output unit gives 8-layer teachers whose labels are almost all one class "
+                    "(>= 99.9% for sigmoid teachers, measured over 6 teacher seeds), which cannot give the paper's "
+                    "83.7 / 57.3; we label by the median of the output unit (balanced classes), under which chance "
+                    "is 50% and a fitted network that fails stays near it, as the paper's 57.3 suggests"),
     seed_is_fold=True,
     figures=("alpha-hist",),
 )

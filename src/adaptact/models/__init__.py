@@ -12,6 +12,7 @@ from typing import Any, Callable
 from torch import nn
 
 from adaptact.models.adact_convnet import AdActConvNet
+from adaptact.naming import resolve_name
 from adaptact.models.layers import ActSpec, activation, describe_act, widen
 from adaptact.models.lenet import LeNet, LeNet5
 from adaptact.models.mlp import MLP
@@ -102,10 +103,7 @@ def list_models() -> list[str]:
 
 def model_info(name: str) -> ModelInfo:
     """The :class:`ModelInfo` of ``name``; unknown names list the choices."""
-    try:
-        return _MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose from {', '.join(list_models())}") from None
+    return _MODELS[resolve_name(name, _MODELS, {}, "model")]
 
 
 def create_model(
