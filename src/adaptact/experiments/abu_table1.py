@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from adaptact.experiments.abu_common import BASE, COLUMNS, FULL_BUDGET, QUICK, QUICK_BUDGET
+from adaptact.experiments import checks as C
 from adaptact.experiments.base import Experiment, Profile, Published, Row
 
 ROWS = [
@@ -52,7 +53,10 @@ EXPERIMENT = Experiment(
             column_rows={"SMCN_S Adam C10": ("I", "ReLU")},
             expect="on SMCN_S, I at least 5 pp below ReLU (paper: 33.9 pp); ABU at least the best fixed "
                    "activation - 1 pp on SMCN Adam C10; the mean alpha of αReLU and αELU below 1 at the end",
-            budget=QUICK_BUDGET),
+            budget=QUICK_BUDGET,
+            checks=(C.lower_by("I", "ReLU", "SMCN_S Adam C10", 5.0),
+                    C.close_to_best("ABU", ("I", "ReLU", "ELU", "Swish"), "SMCN Adam C10", 1.0),
+                    C.alpha_below(("αReLU", "αELU"), "SMCN Adam C10"))),
         "full": Profile("full", {}, seeds=30, budget=FULL_BUDGET),
     },
     published={(row, col): Published(v, se) for row, vals in _TABLE.items() for col, (v, se) in zip(_COLS, vals)},

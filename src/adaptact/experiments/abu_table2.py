@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from adaptact.experiments.abu_common import BASE, COLUMNS, FULL_BUDGET, QUICK, QUICK_BUDGET
+from adaptact.experiments import checks as C
 from adaptact.experiments.base import Experiment, Profile, Published, Row
 
 ROWS = [
@@ -32,7 +33,9 @@ EXPERIMENT = Experiment(
     profiles={
         "quick": Profile("quick", QUICK, columns=("SMCN Adam C10",), seeds=1,
                          expect="all five within about 2 pp of each other; ABU_pos weights >= 0 summing to 1; "
-                                "ABU_soft weights on the simplex", budget=QUICK_BUDGET),
+                                "ABU_soft weights on the simplex", budget=QUICK_BUDGET,
+                         checks=(C.within_spread(None, 2.0), C.blend_weights_constrained("ABU_pos", "pos"),
+                                 C.blend_weights_constrained("ABU_soft", "softmax"))),
         "full": Profile("full", {}, seeds=30, budget=FULL_BUDGET),
     },
     published={(row, col): Published(v, se) for row, vals in _TABLE.items() for col, (v, se) in zip(_COLS, vals)},

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from adaptact.experiments.abu_common import ADAM, BASE, C10, FULL_BUDGET, QUICK, QUICK_BUDGET
+from adaptact.experiments import checks as C
 from adaptact.experiments.base import Cell, Column, Experiment, Lookup, Profile, Published, Row
 
 FRESH = "1/m, trainable"
@@ -55,7 +56,13 @@ EXPERIMENT = Experiment(
             "quick", QUICK, rows=("αReLU", "ABU"), seeds=1,
             column_rows={c: ("αReLU", "ABU") if "norm" not in c else ("ABU",) for c in _COLS},
             expect="fixed weights unchanged by training (bit-exact); ABU with pre-trained fixed weights "
-                   "not better than fresh ABU by more than noise (paper: -2.2 pp)", budget=QUICK_BUDGET),
+                   "not better than fresh ABU by more than noise (paper: -2.2 pp)", budget=QUICK_BUDGET,
+            checks=(C.records_equal(("ABU", "pre-trained, fixed"), ("ABU", FRESH),
+                                    "ABU: pre-trained fixed weights unchanged by training (bit-exact)"),
+                    C.records_equal(("αReLU", "pre-trained, fixed"), ("αReLU", FRESH),
+                                    "αReLU: pre-trained fixed alpha unchanged by training (bit-exact)"),
+                    C.cell_gap(("ABU", FRESH), ("ABU", "pre-trained, fixed"), -1.0,
+                               "ABU with pre-trained fixed weights not better than fresh ABU by more than 1 pp"))),
         "full": Profile("full", {}, seeds=30, column_rows={c: tuple(a for a, _ in ACTS) if "norm" not in c
                                                             else ("ABU",) for c in _COLS},
                         budget=FULL_BUDGET),

@@ -76,7 +76,8 @@ class Profile:
 
     ``columns_spec`` adds fields per column (e.g. a smaller subset for FER); ``column_rows`` runs only
     some rows in a column (default: the profile's rows); ``expect`` says in words
-    what the profile should show, and ``budget`` how long it takes where it was measured.
+    what the profile should show and ``checks`` (:mod:`adaptact.experiments.checks`) test it on
+    the results; ``budget`` says how long it takes where it was measured.
     """
 
     name: str
@@ -88,6 +89,7 @@ class Profile:
     column_rows: dict[str, tuple[str, ...]] = field(default_factory=dict)
     expect: str = ""
     budget: str = ""
+    checks: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)

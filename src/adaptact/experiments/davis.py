@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from adaptact.experiments import checks as C
 from adaptact.experiments.base import Cell, Column, Experiment, Lookup, Profile, Row
 
 PAPER = "Davis: Generalized trainable meta-neurons"
@@ -26,14 +27,11 @@ def meta(inner: str = "sigmoid", width: int = 5, depth: int = 1) -> dict[str, An
     return {"act": "metaneuron", "act_options": {"inner": inner, "width": width, "depth": depth}}
 
 
-def _profiles(expect: str) -> dict[str, Profile]:
-    return {"quick": dataclasses.replace(QUICK, expect=expect), "full": FULL}
-
-
 def _experiment(name: str, title: str, source: str, rows: list[Row], columns: list[Column], expect: str,
-                extra_base: dict[str, Any] | None = None) -> Experiment:
+                extra_base: dict[str, Any] | None = None, checks: tuple = ()) -> Experiment:
+    profiles = {"quick": dataclasses.replace(QUICK, expect=expect, checks=checks), "full": FULL}
     return Experiment(name=name, title=title, paper=PAPER, source=source, rows=rows, columns=columns,
-                      base={**BASE, **(extra_base or {})}, profiles=_profiles(expect), published_note=NO_NUMBERS,
+                      base={**BASE, **(extra_base or {})}, profiles=profiles, published_note=NO_NUMBERS,
                       figures=("curves",))
 
 
@@ -64,6 +62,7 @@ FIXED_VS_TRAINABLE = _experiment(
     columns=[Column(label, {"model_options": {"hidden": [n] * layers}}) for label, (a, n, layers) in _SETTINGS.items()],
     expect="at 3 neurons per layer the meta-neuron net beats the fixed net at the last epoch (paper: always, and "
            "faster)",
+    checks=tuple(C.no_worse_than("meta-neurons", "fixed", label) for label, (a, n, _) in _SETTINGS.items() if n == 3),
 )
 
 ONE_LAYER = [Column("1 layer, sigmoid")]
@@ -72,6 +71,7 @@ WIDTH = _experiment(
     "davis-mnist-width", "Number of meta-neurons per layer", "Fig. 5",
     rows=[Row(f"{n} meta-neurons", {**meta(), "model_options": {"hidden": [n]}}) for n in (1, 2, 3, 5, 7, 10)],
     columns=ONE_LAYER, expect="width 7 >= width 1 (paper: more width is better, little gain beyond about 7)",
+    checks=(C.no_worse_than("7 meta-neurons", "1 meta-neurons", "1 layer, sigmoid"),),
 )
 
 SUBDEPTH = _experiment(
@@ -94,6 +94,7 @@ DEPTH = _experiment(
           for k in (1, 2, 3, 4)],
     columns=[Column("5 meta-neurons per layer, sigmoid")],
     expect="4 meta-neuron layers <= 1 layer (paper: more layers learn slower and worse)",
+    checks=(C.no_worse_than("1 meta-neuron layer", "4 meta-neuron layers", "5 meta-neurons per layer, sigmoid"),),
 )
 
 SUBACT = _experiment(

@@ -1,6 +1,7 @@
 """The embedded demonstration: an MLP on scikit-learn's digits, ReLU against trainable units (no data directory)."""
 from __future__ import annotations
 
+from adaptact.experiments import checks as C
 from adaptact.experiments.base import Column, Experiment, Profile, Row
 
 UNITS = [("ReLU", "relu", None), ("PAU", "pau", "LReLU"), ("ABU", "abu", "ReLU"), ("AdAct", "adact", "ReLU"),
@@ -19,8 +20,12 @@ EXPERIMENT = Experiment(
               selection="final", record_every=20, eval_train=True),
     profiles={
         "quick": Profile("quick", {"epochs": 30}, seeds=5,
-                         expect="every unit reaches about 95% or more; differences of a few tenths are noise "
-                                "at 450 test images", budget="about 2 minutes on 2 CPU cores"),
+                         expect="every unit reaches 90% or more (the sigmoid-shaped ones learn slowest); "
+                                "differences of a few tenths are noise at 450 test images",
+                         budget="about 2 minutes on 2 CPU cores",
+                         checks=(C.at_least(None, 90.0), C.finite_everywhere(),
+                                 C.close_to_best("PAU", ("ReLU", "LReLU", "SiLU"), "digits MLP 64-64", 1.0),
+                                 C.close_to_best("ABU", ("ReLU", "LReLU", "SiLU"), "digits MLP 64-64", 1.0))),
         "full": Profile("full", {"epochs": 100}, seeds=20, budget="about 15 minutes on 2 CPU cores"),
     },
     figures=("activations", "curves", "parameters"),

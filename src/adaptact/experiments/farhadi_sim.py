@@ -1,6 +1,7 @@
 """Farhadi, Nia & Lodi, Table 1 (§4.1): networks fitted to data simulated by teacher networks."""
 from __future__ import annotations
 
+from adaptact.experiments import checks as C
 from adaptact.experiments.base import Column, Experiment, Profile, Published, Row
 
 TEACHERS = [("1 layer, Sig teacher", 1, "sigmoid"), ("1 layer, ReLU teacher", 1, "relu"),
@@ -32,7 +33,15 @@ EXPERIMENT = Experiment(
         "quick": Profile("quick", {"epochs": 30, "data_options": {"samples": 10_000}}, seeds=1,
                          expect="1-layer cells >= 90%; 8-layer ReLU teacher: fitted Sig clearly below fitted "
                                 "ReLU/AReLU (paper 57.3 vs 89.3/89.9); AGumb >= Sig - 1 pp in every row",
-                         budget="about 4 minutes on 2 CPU cores"),
+                         budget="about 4 minutes on 2 CPU cores",
+                         checks=(C.at_least(("1 layer, Sig teacher", "1 layer, ReLU teacher"), 90.0),
+                                 C.cell_gap(("8 layers, ReLU teacher", "fitted ReLU"),
+                                            ("8 layers, ReLU teacher", "fitted Sig"), 5.0,
+                                            "8-layer ReLU teacher: fitted ReLU at least 5 pp above fitted Sig"),
+                                 C.cell_gap(("8 layers, ReLU teacher", "fitted AReLU"),
+                                            ("8 layers, ReLU teacher", "fitted Sig"), 5.0,
+                                            "8-layer ReLU teacher: fitted AReLU at least 5 pp above fitted Sig"),
+                                 *(C.cell_gap((t, "fitted AGumb"), (t, "fitted Sig"), -1.0) for t, _, _ in TEACHERS))),
         "full": Profile("full", {"epochs": 2000}, seeds=5, budget="about 90-180 CPU-hours (16 cells x 5 folds)"),
     },
     published={(row, col): Published(v) for row, vals in _TABLE.items() for (col, _), v in zip(FITTED, vals)},

@@ -1,6 +1,7 @@
 """PAU paper, Table 2 and Fig. 2 (§4.1, App. A.3): 13 activations x {MNIST, Fashion-MNIST} x {VGG-8, LeNet}."""
 from __future__ import annotations
 
+from adaptact.experiments import checks as C
 from adaptact.experiments.base import Column, Experiment, Profile, Row
 
 ROWS = [
@@ -19,6 +20,8 @@ ROWS = [
     Row("RPAU", {"act": "rpau"}, baseline="LReLU"),
 ]
 
+QUICK_BASELINES = ("ReLU", "LReLU", "PReLU", "Swish", "ELU")
+FIXED_AND_LEARNABLE = ("ReLU", "ReLU6", "LReLU", "RReLU", "ELU", "CELU", "Swish", "PReLU", "SLAF", "APL", "SReLU")
 MNIST = {"data": "mnist"}
 FMNIST = {"data": "fashion-mnist"}
 
@@ -45,9 +48,18 @@ EXPERIMENT = Experiment(
             columns=("MNIST LeNet", "F-MNIST LeNet"), seeds=1,
             expect="PAU within 0.5 pp of the best baseline on MNIST and within 1 pp on F-MNIST; "
                    "PAU's train loss at or below the median baseline's; no NaN",
-            budget="about 6 minutes on 2 CPU cores"),
+            budget="about 6 minutes on 2 CPU cores",
+            checks=(C.close_to_best("PAU", QUICK_BASELINES, "MNIST LeNet", 0.5),
+                    C.close_to_best("PAU", QUICK_BASELINES, "F-MNIST LeNet", 1.0),
+                    C.train_loss_at_most_median("PAU", QUICK_BASELINES, "MNIST LeNet"),
+                    C.train_loss_at_most_median("PAU", QUICK_BASELINES, "F-MNIST LeNet"),
+                    C.finite_everywhere())),
         "full": Profile("full", {"epochs": 100}, seeds=5,
-                        budget="LeNet 22-72 CPU-hours; VGG-8 needs a GPU (15-30 GPU-hours)"),
+                        budget="LeNet 22-72 CPU-hours; VGG-8 needs a GPU (15-30 GPU-hours)",
+                        checks=tuple(C.close_to_best("PAU", FIXED_AND_LEARNABLE, col, 0.0) for col in
+                                     ("MNIST VGG-8", "MNIST LeNet", "F-MNIST VGG-8", "F-MNIST LeNet"))
+                        + tuple(C.train_loss_at_most_median("PAU", FIXED_AND_LEARNABLE, col) for col in
+                                ("MNIST LeNet", "F-MNIST LeNet"))),
     },
     published={},
     published_note=(

@@ -51,7 +51,9 @@ def experiment_reports(out: str | os.PathLike):
         profile = exp.profiles.get(info["profile"])
         meta = {"name": info["profile"], "seeds": info.get("seeds"), "selection": exp.base.get("selection", "final"),
                 "expect": profile.expect if profile else ""}
-        reports[exp.name] = build_report(exp, runs_table(exp, runs), meta, info.get("unavailable", {}))
+        records = {(cell.row, cell.column, cell.seed): rec for cell, _, rec in runs if rec is not None}
+        reports[exp.name] = build_report(exp, runs_table(exp, runs), meta, info.get("unavailable", {}), records,
+                                         profile.checks if profile else ())
     for exp in aggregates:
         text, table = exp.custom_report({name: reports[name] for name in exp.includes if name in reports})
         reports[exp.name] = AggregateReport(exp, text, table)

@@ -91,7 +91,8 @@ def learned_activations(exp: Experiment, records: Sequence[RunRecord], folder: P
                 ax.axvline(0, color="0.85", lw=0.5)
                 ax.set_title(f"{row}: {names[j]}", fontsize=7)
                 ax.tick_params(labelsize=6)
-        fig.suptitle(f"{exp.name}, {col}: learned activations per layer (mean over {len(groups[(rows[0], col)])} seed(s))")
+        fig.suptitle(f"{exp.name}, {col}:\nlearned activations per layer (thick: mean over "
+                     f"{len(groups[(rows[0], col)])} seed(s))", fontsize=9)
         paths.append(_save(fig, folder / f"{exp.name}-activations-{_slug(col)}.png"))
     return paths
 
@@ -130,15 +131,39 @@ def training_curves(exp: Experiment, records: Sequence[RunRecord], folder: Path)
 # ----------------------------------------------------------------------------- parameters over training
 
 
+def _component_labels(unit, param: str, size: int) -> list[str]:
+    """Names of a parameter's entries: basis functions for blend weights, their own parameters, PAU coefficients."""
+    from adaptact.functional import basis_function
+
+    basis = getattr(unit, "basis", None)
+    if param in ("weight", "effective_weights") and basis and len(basis) == size:
+        return list(basis)
+    if param == "basis_params" and basis:
+        names = [f"{n}.{p}" for n in basis for p, _ in basis_function(n).params]
+        if len(names) == size:
+            return names
+    if param == "basis_params" and getattr(unit, "base", None):
+        return [f"{unit.base}.{p}" for p, _ in basis_function(unit.base).params][:size] or [param]
+    prefix = {"numerator": "a", "denominator": "b"}.get(param)
+    if prefix:
+        start = 0 if prefix == "a" else 1
+        return [f"{prefix}{k + start}" for k in range(size)]
+    return [str(k) for k in range(size)]
+
+
 def parameter_trajectories(exp: Experiment, records: Sequence[RunRecord], folder: Path) -> list[Path]:
     """For each trainable row (first column it ran in): every unit parameter over training steps, mean over
     seeds; vectors of up to 8 entries draw one line per entry (blend weights: the normalised ones), longer
     ones (per-channel) their mean and range."""
+    from adaptact.params import activation_units
+    from adaptact.train import model_from_record
+
     groups = _by([r for r in records if r.activations.get("units")], "row", "column")
     paths = []
     for row in _ordered(exp, groups, 0, "rows"):
         col = next(c for c in _ordered(exp, groups, 1, "columns") if (row, c) in groups)
         recs = groups[(row, col)]
+        modules = dict(activation_units(model_from_record(recs[0])))
         units = recs[0].activations["units"]
         params = {u: [p for p in ps if p != "weight" or "effective_weights" not in ps] for u, ps in units.items()}
         width = max(len(p) for p in params.values())
@@ -153,22 +178,24 @@ def parameter_trajectories(exp: Experiment, records: Sequence[RunRecord], folder
                 n = min(len(r.activations["units"][unit][names[j]]) for r in recs)
                 v = np.array([np.array(r.activations["units"][unit][names[j]][:n], dtype=float).reshape(n, -1)
                               for r in recs]).mean(0)  # (steps, values)
+                title = names[j]
                 if names[j] == "rho":
-                    v, label = np.exp(v), "alpha = exp(rho)"
-                else:
-                    label = names[j]
+                    v, title = np.exp(v), "alpha = exp(rho)"
                 x = steps[:n]
                 if v.shape[1] <= 8:
+                    labels = _component_labels(modules[unit], names[j], v.shape[1])
                     for k in range(v.shape[1]):
-                        ax.plot(x, v[:, k], lw=1.0, label=str(k))
-                    if 1 < v.shape[1] <= 8:
+                        ax.plot(x, v[:, k], lw=1.0, label=labels[k])
+                    if v.shape[1] > 1:
                         ax.legend(fontsize=5, ncol=2)
                 else:
-                    ax.plot(x, v.mean(1), color="k", lw=1.2)
-                    ax.fill_between(x, v.min(1), v.max(1), alpha=0.25)
-                ax.set_title(f"{unit}: {label}", fontsize=7)
+                    ax.plot(x, v.mean(1), color="k", lw=1.2, label="mean over channels")
+                    ax.fill_between(x, v.min(1), v.max(1), alpha=0.25, label="min-max")
+                    ax.legend(fontsize=5)
+                ax.set_title(f"{unit}: {title}", fontsize=7)
                 ax.tick_params(labelsize=6)
-        fig.suptitle(f"{exp.name}, {row} ({col}): parameters over training steps")
+        fig.suptitle(f"{exp.name}, {row} ({col}):\nparameters over training steps (mean over {len(recs)} seed(s))",
+                     fontsize=9)
         paths.append(_save(fig, folder / f"{exp.name}-parameters-{_slug(row)}.png"))
     return paths
 

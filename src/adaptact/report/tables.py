@@ -34,6 +34,7 @@ class ExperimentReport:
     ranks: pd.DataFrame
     tests: pd.DataFrame
     unavailable: dict[str, str]
+    checks: list[tuple[str, bool | None, str]]
 
     # ---------------------------------------------------------------- long table
 
@@ -126,7 +127,11 @@ class ExperimentReport:
             for _, p in problems.iterrows():
                 first = str(p["error"]).splitlines()[0] if p["error"] else ""
                 lines.append(f"- {p['row']} / {p['column']} / seed {p['seed']}: {p['status']}: {first}")
-        if self.profile.get("expect"):
+        if self.checks:
+            mark = {True: "✔ holds", False: "✘ does not hold", None: "– undecided"}
+            lines += ["", "**What this profile should show, checked on these results:**", ""]
+            lines += [f"- {mark[ok]}: {text} ({detail})" for text, ok, detail in self.checks]
+        elif self.profile.get("expect"):
             lines += ["", f"*What this profile should show:* {self.profile['expect']}"]
         return "\n".join(lines) + "\n"
 
@@ -145,12 +150,17 @@ class ExperimentReport:
 
 
 def build_report(experiment: Experiment, runs: pd.DataFrame, profile: dict[str, Any],
-                 unavailable: dict[str, str]) -> ExperimentReport:
-    """Aggregate the runs of one experiment (a :func:`adaptact.report.collect.runs_table`)."""
+                 unavailable: dict[str, str], records: dict | None = None, checks: tuple = ()) -> ExperimentReport:
+    """Aggregate the runs of one experiment (a :func:`adaptact.report.collect.runs_table`); ``records``
+    by (row, column, seed) feed the profile's ``checks``."""
+    from adaptact.experiments.checks import CheckContext
+
     summary = summarize(runs)
     pairs = [(r.label, r.baseline) for r in experiment.rows if r.baseline]
+    ctx = CheckContext(summary, runs, records or {})
+    results = [(c.text, *c.evaluate(ctx)) for c in checks]
     return ExperimentReport(experiment, profile, runs, summary, mean_ranks(summary), paired_tests(runs, pairs),
-                            unavailable)
+                            unavailable, results)
 
 
 @dataclass
