@@ -130,9 +130,12 @@ def _report_values(out: Path) -> pd.DataFrame:
 
 def test_a_killed_sweep_resumes_without_repeating_runs(tmp_path):
     killed, clean = tmp_path / "killed", tmp_path / "clean"
-    proc = subprocess.Popen(_reproduce_cmd(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
+    log = tmp_path / "first.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(_reproduce_cmd(killed), stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.time() + 180
     while time.time() < deadline and len(list((killed / "records").glob("*.json"))) < 8:
+        assert proc.poll() is None, f"the sweep ended early:\n{log.read_text()}"
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -149,13 +152,16 @@ def test_a_killed_sweep_resumes_without_repeating_runs(tmp_path):
 
 
 def test_ray_engine_runs_a_sweep(tmp_path):
+    """A local single-node Ray instance (Ray 2.60 has no `local_mode` any more)."""
     pytest.importorskip("ray")
-    summary = reproduce("digits", "quick", seeds=1, out=tmp_path, engine="ray", workers=2, progress=False,
-                        overrides={"epochs": 1, "device": "cpu"})
-    assert summary.ran == 11 and summary.failed == 0
-    again = reproduce("digits", "quick", seeds=1, out=tmp_path, engine="ray", progress=False,
-                      overrides={"epochs": 1, "device": "cpu"})
-    assert again.ran == 0
+    exp = get_experiment("digits")
+    exp = dataclasses.replace(exp, profiles={"quick": dataclasses.replace(exp.profiles["quick"], rows=("ReLU", "PAU"))})
+    options = dict(seeds=1, out=tmp_path, engine="ray", workers=2, progress=False,
+                   overrides={"epochs": 1, "device": "cpu"})
+    summary = reproduce(exp, "quick", **options)
+    assert summary.ran == 2 and summary.failed == 0
+    assert {r.spec["tags"]["row"] for r in load_records(tmp_path)} == {"ReLU", "PAU"}
+    assert reproduce(exp, "quick", **options).ran == 0
 
 
 def test_unknown_experiment_lists_what_exists(capsys):

@@ -123,13 +123,6 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from adaptact.demo import DEFAULT_UNITS, run_demo
-
-    run_demo(units=args.units or DEFAULT_UNITS, out=args.out, epochs=args.epochs)
-    return 0
-
-
 def _value(text: str):
     """Parse a command-line value: JSON when it parses (numbers, true/false, lists), else the string."""
     try:
@@ -253,11 +246,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("demo", help="train a small MLP on scikit-learn's digits with several units")
-    p.add_argument("--units", nargs="+", help="activation names (default: relu and seven trainable units)")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--out", default="out/demo", help="folder for the picture")
-    p.set_defaults(func=_cmd_demo)
     return parser
 
 

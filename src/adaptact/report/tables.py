@@ -77,6 +77,9 @@ class ExperimentReport:
                  f"{self.profile.get('seeds')} seed(s). Ours: mean ± standard error over seeds "
                  "(a single value where there is one seed); **bold** = best in the column; "
                  "paper = the published number, Δ = ours − paper.", ""]
+        if self.profile.get("name") != "full" and e.published:
+            lines += ["*This profile trains smaller or shorter than the paper (see the experiment's spec), so Δ "
+                      "measures the profile, not a failure to reproduce: compare the pattern across rows.*", ""]
         has_paper = any((r, c) in e.published for r in rows for c in cols)
         extra = [s for s in e.statistics if s in ("std", "best")]
         header = ["activation"]
