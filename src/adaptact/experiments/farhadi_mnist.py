@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from adaptact.experiments import checks as C
-from adaptact.experiments.base import Column, Experiment, Profile, Published, Row
+from adaptact.experiments.base import Experiment, Profile
+from adaptact.experiments.farhadi_common import conv_rows, dense_columns, published_grid
 
-ACTS = [("ReLU", "relu"), ("AReLU", "arelu"), ("AGumb", "agumbel")]
 _TABLE = {"ReLU": (99.1, 98.7, 99.1), "AReLU": (98.8, 98.9, 98.9), "AGumb": (98.7, 98.8, 98.9)}
 
 EXPERIMENT = Experiment(
@@ -12,9 +12,8 @@ EXPERIMENT = Experiment(
     title="Adaptive activations per neuron in LeNet-5 on MNIST (conv rows x dense columns)",
     paper="Farhadi, Nia & Lodi: Activation Adaptation in Neural Networks",
     source="Table 2, §4.2",
-    rows=[Row(f"conv {label}", {"act": {"act_conv": act}}, baseline=None if act == "relu" else "conv ReLU")
-          for label, act in ACTS],
-    columns=[Column(f"dense {label}", {"act": {"act_fc": act}}) for label, act in ACTS],
+    rows=conv_rows(),
+    columns=dense_columns(),
     # Theano-tutorial LeNet-5 with batch norm and a 1000-unit dense layer; plain SGD 0.01, batch 100,
     # 150 epochs, pixels in [0, 1], the last 10k training images held out for validation
     base=dict(model="lenet5", data="mnist", optimizer="sgd", lr=0.01, momentum=0.0, batch_size=100,
@@ -28,8 +27,7 @@ EXPERIMENT = Experiment(
                                  C.finite_everywhere())),
         "full": Profile("full", {"epochs": 150}, seeds=1, budget="about 8-17 CPU-hours"),
     },
-    published={(f"conv {r}", f"dense {c}"): Published(v) for r, vals in _TABLE.items()
-               for (c, _), v in zip(ACTS, vals)},
+    published=published_grid(_TABLE),
     published_note=("single runs; the text claims adaptive Gumbel in the convolutional layers is best, closely "
                     "followed by ReLU, which the table itself does not show (the ReLU row is highest)"),
     figures=("parameters", "curves"),

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from adaptact.experiments import checks as C
-from adaptact.experiments.base import Column, Experiment, Profile, Published, Row
+from adaptact.experiments.base import Experiment, Profile
+from adaptact.experiments.farhadi_common import conv_rows, dense_columns, published_grid
 
-ACTS = [("ReLU", "relu"), ("AReLU", "arelu"), ("AGumb", "agumbel")]
 _TABLE = {"ReLU": (79.1, 79.1, 78.9), "AReLU": (78.9, 78.5, 79.3), "AGumb": (52.3, 77.4, 78.7)}
 
 EXPERIMENT = Experiment(
@@ -12,9 +12,8 @@ EXPERIMENT = Experiment(
     title="Adaptive activations in a sentence CNN on movie-review polarity (conv rows x dense columns)",
     paper="Farhadi, Nia & Lodi: Activation Adaptation in Neural Networks",
     source="Table 3, §4.3",
-    rows=[Row(f"conv {label}", {"act": {"act_conv": act}}, baseline=None if act == "relu" else "conv ReLU")
-          for label, act in ACTS],
-    columns=[Column(f"dense {label}", {"act": {"act_fc": act}}) for label, act in ACTS],
+    rows=conv_rows(),
+    columns=dense_columns(),
     # Kim (2014) layout: windows 3/4/5 x 100 maps, max over time, dropout 0.5, dense 100; plain SGD 0.05,
     # batch 50, 50 epochs; 5-fold CV. No word2vec here: trainable random 300-d embeddings (Kim's CNN-rand).
     base=dict(model="sentence_cnn", data="rt-polarity", optimizer="sgd", lr=0.05, momentum=0.0, batch_size=50,
@@ -28,8 +27,7 @@ EXPERIMENT = Experiment(
                          checks=(C.at_least(("conv ReLU",), 60.0, ("dense ReLU",)), C.finite_everywhere())),
         "full": Profile("full", {"epochs": 50}, seeds=5, budget="about 9-16 CPU-hours (9 cells x 5 folds)"),
     },
-    published={(f"conv {r}", f"dense {c}"): Published(v) for r, vals in _TABLE.items()
-               for (c, _), v in zip(ACTS, vals)},
+    published=published_grid(_TABLE),
     published_note=("mean over 5-fold CV ('maximum standard error 0.17') with frozen word2vec vectors; we train random "
                     "embeddings (no word2vec available), so expect lower accuracy. The paper calls the data '2000 movie "
                     "reviews' yet follows Kim (2014), whose data are these 10,662 sentences"),

@@ -111,6 +111,20 @@ def lecun_uniform_(tensor: Tensor, fan_in: int) -> Tensor:
     return tensor.uniform_(-bound, bound)
 
 
+def _with_activation(
+    layer: Callable[[int], nn.Module],
+    norm: Callable[[int], nn.Module] | None,
+    width: int,
+    act: ActSpec,
+    act_options: dict[str, Any] | None,
+) -> list[nn.Module]:
+    """``layer(width) -> [norm] -> act``; with Maxout ``layer(k*width) -> maxout -> [norm(width)]``."""
+    k = widen(act, act_options)
+    unit = activation(act, width, act_options)
+    normalise = [norm(width)] if norm is not None else []
+    return [layer(width * k)] + ([unit] + normalise if k > 1 else normalise + [unit])
+
+
 def conv_act(
     cin: int,
     cout: int,
@@ -126,17 +140,8 @@ def conv_act(
     With Maxout the convolution is made ``k`` times wider and the order is
     ``conv(k*cout) -> maxout -> [BN(cout)]`` (BN on the reduced channels).
     """
-    k = widen(act, act_options)
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout * k, kernel, padding=padding)]
-    if k > 1:
-        layers.append(activation(act, cout, act_options))
-        if batch_norm:
-            layers.append(nn.BatchNorm2d(cout))
-    else:
-        if batch_norm:
-            layers.append(nn.BatchNorm2d(cout))
-        layers.append(activation(act, cout, act_options))
-    return layers
+    return _with_activation(lambda w: nn.Conv2d(cin, w, kernel, padding=padding),
+                            nn.BatchNorm2d if batch_norm else None, cout, act, act_options)
 
 
 def linear_act(
@@ -148,14 +153,5 @@ def linear_act(
     batch_norm: bool = False,
 ) -> list[nn.Module]:
     """``linear -> [BN] -> act`` with ``fout`` outputs (Maxout: ``linear(k*fout) -> maxout -> [BN]``)."""
-    k = widen(act, act_options)
-    layers: list[nn.Module] = [nn.Linear(fin, fout * k)]
-    if k > 1:
-        layers.append(activation(act, fout, act_options))
-        if batch_norm:
-            layers.append(nn.BatchNorm1d(fout))
-    else:
-        if batch_norm:
-            layers.append(nn.BatchNorm1d(fout))
-        layers.append(activation(act, fout, act_options))
-    return layers
+    return _with_activation(lambda w: nn.Linear(fin, w), nn.BatchNorm1d if batch_norm else None, fout, act,
+                            act_options)
