@@ -1,0 +1,94 @@
+/* The formula language's functions in C (float32), written so that gcc vectorises them.
+ *
+ * Branch-free (selects, not jumps) and free of libm calls, so that a loop over
+ * them becomes SIMD code under `#pragma omp simd` without -ffast-math; the
+ * generated kernels include this file. Clamps are written `v > hi ? hi : v`
+ * so that a NaN input passes through. Accuracy: a few float32 ulp.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <math.h>
+
+static inline float f_where(int cond, float a, float b) { return cond ? a : b; }
+static inline float f_min(float a, float b) { return b < a ? b : a; }
+static inline float f_max(float a, float b) { return b > a ? b : a; }
+static inline float f_abs(float a) { return fabsf(a); }
+static inline float f_sign(float a) { return (float)((a > 0.0f) - (a < 0.0f)); }
+
+/* 2^k for an integer k with -126 <= k <= 127, built from its bits */
+static inline float f_pow2i(int32_t k) {
+    union { int32_t i; float f; } u;
+    u.i = (k + 127) << 23;
+    return u.f;
+}
+
+/* e^x = 2^n e^r, n = round(x / ln 2), r = x - n ln 2 (Cody-Waite, two parts), e^r by a
+ * degree-7 polynomial (Cephes' expf); 2^n applied as two factors so that results in
+ * the subnormal range and overflow to inf round correctly. */
+static inline float f_exp(float x) {
+    const float xc = x > 89.0f ? 89.0f : (x < -104.0f ? -104.0f : x);
+    const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const int32_t k = (int32_t)n;
+    const int32_t k1 = k >> 1;
+    return p * f_pow2i(k1) * f_pow2i(k - k1);
+}
+
+/* e^x - 1: the Taylor series to x^8 / 8! for |x| < 1/2 (error below 1e-8 relative), else e^x - 1 */
+static inline float f_expm1(float x) {
+    float p = 2.48015873e-5f;
+    p = p * x + 1.98412698e-4f;
+    p = p * x + 1.38888889e-3f;
+    p = p * x + 8.33333333e-3f;
+    p = p * x + 4.16666667e-2f;
+    p = p * x + 1.66666667e-1f;
+    p = p * x + 0.5f;
+    p = p * x * x + x;
+    const float big = f_exp(x) - 1.0f;
+    return fabsf(x) < 0.5f ? p : big;
+}
+
+/* log(1 + t), for 0 <= t <= 1 only: Cephes' logf polynomial on r in [sqrt(1/2) - 1, sqrt(2) - 1],
+ * with r = t, or r = (t - 1) / 2 and ln 2 added when t > sqrt(2) - 1 */
+static inline float f_log1p(float t) {
+    const int upper = t > 0.41421356f;
+    const float r = upper ? 0.5f * (t - 1.0f) : t;
+    float p = 7.0376836292e-2f;
+    p = p * r - 1.1514610310e-1f;
+    p = p * r + 1.1676998740e-1f;
+    p = p * r - 1.2420140846e-1f;
+    p = p * r + 1.4249322787e-1f;
+    p = p * r - 1.6668057665e-1f;
+    p = p * r + 2.0000714765e-1f;
+    p = p * r - 2.4999993993e-1f;
+    p = p * r + 3.3333331174e-1f;
+    const float r2 = r * r;
+    const float y = r2 * r * p - 0.5f * r2 + r;
+    return upper ? y + 0.693147180559945f : y;
+}
+
+static inline float f_sigmoid(float x) { return 1.0f / (1.0f + f_exp(-x)); }
+
+/* Chris Wellons' "lowbias32" integer hash */
+static inline uint32_t f_mix(uint32_t h) {
+    h ^= h >> 16;
+    h *= 0x7feb352du;
+    h ^= h >> 15;
+    h *= 0x846ca68bu;
+    h ^= h >> 16;
+    return h;
+}
+
+/* a uniform number in [0, 1) from (seed, element index): counter-based, so backward can redraw it */
+static inline float f_uniform(uint64_t seed, int64_t idx) {
+    uint32_t h = f_mix((uint32_t)idx ^ (uint32_t)seed);
+    h = f_mix(h ^ (uint32_t)(seed >> 32) ^ (uint32_t)((uint64_t)idx >> 32));
+    return (float)(h >> 8) * 5.9604644775390625e-8f;
+}
