@@ -1,14 +1,12 @@
 """The CPU engine: runs programs with the C kernels of :mod:`adaptact.kernels.c_source`.
 
-Layout choice (see ``c_source``): a per-layer unit (``G = 1``) is one long row;
-a per-channel unit on ``(N, C, *)`` uses rows of the ``L = prod(*)`` elements
-of one channel when ``L >= COLUMN_BELOW``, else the column layout over the
-``C * L`` positions of a sample with a ``P x (C L)`` parameter table.
+The input is cut by :class:`~adaptact.kernels.fused.Layout` (one long row per
+layer, rows of channels, or columns for small channels); all work is split
+over ``torch.get_num_threads()`` OpenMP threads.
 """
 from __future__ import annotations
 
 import ctypes
-import math
 from functools import lru_cache
 from typing import Optional
 
@@ -17,12 +15,10 @@ from torch import Tensor
 
 from adaptact.kernels.c_build import compiler, load_library
 from adaptact.kernels.c_source import c_source
+from adaptact.kernels.fused import Layout
 from adaptact.kernels.program import Program
 
-__all__ = ["CEngine", "COLUMN_BELOW"]
-
-#: per-channel units whose channels hold fewer elements per sample than this use the column layout
-COLUMN_BELOW = 128
+__all__ = ["CEngine"]
 
 
 @lru_cache(maxsize=None)
@@ -38,6 +34,7 @@ class CEngine:
     """Compiled C kernels, multithreaded with OpenMP over ``torch.get_num_threads()`` threads."""
 
     name = "c"
+    accepts_half = False
 
     def unavailable(self, x: Tensor) -> Optional[str]:
         if x.device.type != "cpu":
@@ -46,33 +43,16 @@ class CEngine:
             return "no working C compiler (set CC), so the C kernels could not be built"
         return None
 
-    @staticmethod
-    def _layout(x: Tensor, groups: int) -> tuple[bool, int, int, int]:
-        """``(columns, rows_or_N, L_or_J, C)``."""
-        if groups == 1:
-            return False, 1, x.numel(), 1
-        n, c = x.shape[0], x.shape[1]
-        length = math.prod(x.shape[2:])
-        if length >= COLUMN_BELOW:
-            return False, n * c, length, c
-        return True, n, c * length, c
-
-    @staticmethod
-    def _table(theta: Tensor, columns: int) -> Tensor:
-        """``P x (C L)``: each channel's parameters repeated over its ``L`` positions."""
-        g, p = theta.shape
-        return theta.t().unsqueeze(-1).expand(p, g, columns // g).reshape(p, columns).contiguous()
-
     def forward(self, program: Program, x: Tensor, theta: Tensor, seed: int) -> Tensor:
         lib = _library(program)
         y = torch.empty_like(x)
-        columns, a, b, c = self._layout(x, theta.shape[0])
+        lay = Layout.of(x, theta.shape[0])
         threads = torch.get_num_threads()
-        if columns:
-            table = self._table(theta, b)
-            lib.fwd_cols(x.data_ptr(), y.data_ptr(), table.data_ptr(), a, b, seed, threads)
+        if lay.columns:
+            table = lay.table(theta)
+            lib.fwd_cols(x.data_ptr(), y.data_ptr(), table.data_ptr(), lay.rows, lay.length, seed, threads)
         else:
-            lib.fwd_rows(x.data_ptr(), y.data_ptr(), theta.data_ptr(), a, b, c, seed, threads)
+            lib.fwd_rows(x.data_ptr(), y.data_ptr(), theta.data_ptr(), lay.rows, lay.length, lay.channels, seed, threads)
         return y
 
     def backward(
@@ -80,14 +60,16 @@ class CEngine:
     ) -> tuple[Optional[Tensor], Optional[Tensor]]:
         lib = _library(program)
         dx = torch.empty_like(x) if need_x else None
-        columns, a, b, c = self._layout(x, theta.shape[0])
+        lay = Layout.of(x, theta.shape[0])
         threads = torch.get_num_threads()
-        if columns:
-            table = self._table(theta, b)
+        if lay.columns:
+            table = lay.table(theta)
             dtable = torch.zeros_like(table, dtype=torch.float64) if need_theta else None
-            lib.bwd_cols(x.data_ptr(), dy.data_ptr(), table.data_ptr(), _pointer(dx), _pointer(dtable), a, b, seed, threads)
-            dtheta = None if dtable is None else dtable.view(theta.shape[1], c, b // c).sum(-1).t()
+            lib.bwd_cols(x.data_ptr(), dy.data_ptr(), table.data_ptr(), _pointer(dx), _pointer(dtable),
+                         lay.rows, lay.length, seed, threads)
+            dtheta = None if dtable is None else lay.fold_table(dtable)
         else:
             dtheta = torch.zeros_like(theta, dtype=torch.float64) if need_theta else None
-            lib.bwd_rows(x.data_ptr(), dy.data_ptr(), theta.data_ptr(), _pointer(dx), _pointer(dtheta), a, b, c, seed, threads)
+            lib.bwd_rows(x.data_ptr(), dy.data_ptr(), theta.data_ptr(), _pointer(dx), _pointer(dtheta),
+                         lay.rows, lay.length, lay.channels, seed, threads)
         return dx, None if dtheta is None else dtheta.to(torch.float32)

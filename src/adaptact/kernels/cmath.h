@@ -74,7 +74,11 @@ static inline float f_log1p(float t) {
     return upper ? y + 0.693147180559945f : y;
 }
 
-static inline float f_sigmoid(float x) { return 1.0f / (1.0f + f_exp(-x)); }
+/* sigmoid(x) = [1 or e] / (1 + e), e = e^{-|x|}: no overflow */
+static inline float f_sigmoid(float x) {
+    const float e = f_exp(-fabsf(x));
+    return (x >= 0.0f ? 1.0f : e) / (1.0f + e);
+}
 
 /* Chris Wellons' "lowbias32" integer hash */
 static inline uint32_t f_mix(uint32_t h) {
