@@ -28,6 +28,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from adaptact.bench import run
+
+    run(args)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adaptact", description="trainable activation functions for PyTorch")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -41,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--out", default="out/demo", help="folder for the picture")
     p.set_defaults(func=_cmd_demo)
+
+    from adaptact.bench import add_options
+
+    p = sub.add_parser("bench", help="time every trainable unit against native ReLU (as benchmarks/units.py)")
+    add_options(p)
+    p.set_defaults(func=_cmd_bench)
     return parser
 
 

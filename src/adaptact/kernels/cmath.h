@@ -15,19 +15,14 @@ static inline float f_max(float a, float b) { return b > a ? b : a; }
 static inline float f_abs(float a) { return fabsf(a); }
 static inline float f_sign(float a) { return (float)((a > 0.0f) - (a < 0.0f)); }
 
-/* 2^k for an integer k with -126 <= k <= 127, built from its bits */
-static inline float f_pow2i(int32_t k) {
-    union { int32_t i; float f; } u;
-    u.i = (k + 127) << 23;
-    return u.f;
-}
-
 /* e^x = 2^n e^r, n = round(x / ln 2), r = x - n ln 2 (Cody-Waite, two parts), e^r by a
- * degree-7 polynomial (Cephes' expf); 2^n applied as two factors so that results in
- * the subnormal range and overflow to inf round correctly. */
+ * degree-7 polynomial (Cephes' expf). n is rounded by adding 1.5 * 2^23, which leaves n in the
+ * low bits of the sum, so 2^n is built from those bits. Below -87.33 the result is 0 (no
+ * subnormals); above 88.37, where e^x nears the float32 maximum, it is inf. */
 static inline float f_exp(float x) {
-    const float xc = x > 89.0f ? 89.0f : (x < -104.0f ? -104.0f : x);
-    const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    const float xc = x > 88.37626f ? 88.37626f : (x < -87.33654f ? -87.33654f : x);
+    const float t = xc * 1.44269504088896341f + 12582912.0f;
+    const float n = t - 12582912.0f;
     const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -36,9 +31,10 @@ static inline float f_exp(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    const int32_t k = (int32_t)n;
-    const int32_t k1 = k >> 1;
-    return p * f_pow2i(k1) * f_pow2i(k - k1);
+    union { float f; int32_t i; } bits = { t }, scale;
+    scale.i = (bits.i - 0x4B3FFF81) << 23; /* (n + 127) << 23 */
+    const float e = p * scale.f;
+    return x > 88.37626f ? INFINITY : (x < -87.33654f ? 0.0f : e);
 }
 
 /* e^x - 1: the Taylor series to x^8 / 8! for |x| < 1/2 (error below 1e-8 relative), else e^x - 1 */
