@@ -312,12 +312,15 @@ def add_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--no-networks", action="store_true", help="skip the LeNet/VGG-8 training steps")
     p.add_argument("--compile", action="store_true",
                    help="also time torch.compile of the reference formulas (always on CUDA)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--out", default=None, help="write the results as JSON to this file")
     return p
 
 
 def run(args: argparse.Namespace, echo: Callable[[str], None] = print) -> dict:
     """Run the benchmark described by ``args``; print the tables; return (and maybe write) the JSON record."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
     units = args.units or (list(TARGET_UNITS) if args.quick else aa.list_activations(trainable=True))
     names = list(NATIVE) + [u for u in units if u not in NATIVE]
     repeats = args.repeats or (7 if args.quick else 15)

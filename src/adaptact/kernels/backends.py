@@ -54,16 +54,13 @@ def _tensors(args: tuple, kwargs: dict) -> list[Tensor]:
 
 def _fused_prepare(engine: Engine, lowering: Callable[..., Any], *args: Any, **kwargs: Any) -> Prepared:
     x = args[0] if args else kwargs["x"]
-    reason = _untraceable()
+    reason = _untraceable() or engine.unavailable(x)
     if reason:
         return reason
     if x.dtype not in FUSED_DTYPES:
         return f"dtype {x.dtype} (the fused kernels compute float32, float16 and bfloat16)"
     if x.numel() == 0:
         return "empty input"
-    reason = engine.unavailable(x)
-    if reason:
-        return reason
     if any(t.device != x.device for t in _tensors(args, kwargs)):
         return "parameters on another device than the input"
     lowered = lowering(*args, **kwargs)

@@ -97,6 +97,33 @@ def _candidates() -> list[str]:
     return [p for p in (shutil.which(n) for n in names) if p]
 
 
+def _probe(path: str, version: str) -> Optional[Compiler]:
+    """The first flag set with which ``path`` builds a probe (remembered in the cache folder)."""
+    key = hashlib.sha256("\n".join([path, version, platform.machine(), _cpu_flags()]).encode()).hexdigest()[:16]
+    marker = cache_dir() / f"compiler_{key}.txt"
+    try:
+        known = marker.read_text().split()
+        return Compiler(path, tuple(known), version) if known else None
+    except OSError:
+        pass
+    found = None
+    for flags in FLAG_SETS:
+        c = Compiler(path, flags, version)
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                c.build(_PROBE, Path(tmp) / "probe.so")
+        except (OSError, RuntimeError):
+            continue
+        found = c
+        break
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(" ".join(found.flags) if found else "")
+    except OSError:
+        pass
+    return found
+
+
 @lru_cache(maxsize=None)
 def compiler() -> Optional[Compiler]:
     """The first compiler and flag set that builds a probe, or ``None`` (logged once)."""
@@ -105,14 +132,9 @@ def compiler() -> Optional[Compiler]:
             version = subprocess.run([path, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
         except OSError:
             continue
-        for flags in FLAG_SETS:
-            c = Compiler(path, flags, version)
-            try:
-                with tempfile.TemporaryDirectory() as tmp:
-                    c.build(_PROBE, Path(tmp) / "probe.so")
-            except (OSError, RuntimeError):
-                continue
-            return c
+        found = _probe(path, version)
+        if found is not None:
+            return found
     log.warning("adaptact.kernels: no working C compiler (set CC); the CPU fast paths are off, "
                 "the reference implementation is used")
     return None

@@ -25,9 +25,12 @@ __all__ = ["Formula", "basis_formula", "agumbel_formula", "arelu_formula", "pau_
 Statement = tuple[str, str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Formula:
     """A scalar function of ``x`` and its own parameters, with its derivatives.
+
+    Formulas compare and hash by identity (cheap in the per-call cache lookups):
+    each is built once, in the table or by a cached constructor.
 
     Attributes:
         name: unique name (part of the kernel's cache key).
@@ -134,6 +137,7 @@ def basis_formula(name: str, training: bool = False) -> Formula:
     return _BASES[name]
 
 
+@lru_cache(maxsize=None)
 def agumbel_formula() -> Formula:
     r"""Adaptive Gumbel :math:`f = -\mathrm{expm1}(-k\,s)`, :math:`k = e^{-\rho}`, :math:`s = \mathrm{softplus}(z)`, :math:`z = x+\rho`.
 
@@ -155,6 +159,7 @@ def agumbel_formula() -> Formula:
     )
 
 
+@lru_cache(maxsize=None)
 def arelu_formula(cdf: str) -> Formula:
     r"""Adaptive ReLU, :math:`\alpha = e^{\rho}`.
 
