@@ -138,3 +138,11 @@ def test_torch_compile_traces_the_reference():
     x = torch.randn(2, 3, 4)
     compiled = torch.compile(unit, backend="eager", fullgraph=True)
     torch.testing.assert_close(compiled(x), unit(x), rtol=1e-5, atol=1e-5)
+
+
+def test_record_lists_the_backend_of_each_dispatched_call():
+    unit = aa.create("pau")
+    with K.use("reference"), K.record() as used:
+        unit(torch.randn(3, 4))
+        torch.nn.PReLU()(torch.randn(3, 4))  # not dispatched
+    assert used == ["reference"]

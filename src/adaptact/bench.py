@@ -188,17 +188,10 @@ def bench_units(
 
 
 def _chosen_backend(module: nn.Module, x: Tensor) -> str:
-    """The backend ``auto`` picks for ``module`` on ``x`` (probing each fused backend in turn)."""
-    for backend in kernels.available():
-        if backend == "reference":
-            continue
-        try:
-            with kernels.use(backend), torch.no_grad():
-                module(x[:1])
-            return backend
-        except kernels.KernelUnavailable:
-            continue
-    return "reference"
+    """The backend ``auto`` picks for ``module`` on ``x`` (``torch`` when the module is not dispatched)."""
+    with kernels.use("auto"), kernels.record() as used, torch.no_grad():
+        module(x[:2])
+    return used[-1] if used else "torch"
 
 
 def bench_networks(
@@ -307,6 +300,8 @@ def add_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the benchmark's options to ``p`` (shared by ``benchmarks/units.py`` and ``adaptact bench``)."""
     p.add_argument("--units", nargs="+", help="unit names (default: every trainable unit; --quick: the target units)")
     p.add_argument("--quick", action="store_true", help="the target units at (64, 64, 32, 32) only, fewer repeats")
+    p.add_argument("--shapes", nargs="+", default=None, metavar="N,C,...",
+                   help="input shapes, e.g. 64,64,32,32 4096,1024 (default: those two; --quick: the first)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cpu, and cuda too when present)")
     p.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (default 15, quick 7)")
     p.add_argument("--no-networks", action="store_true", help="skip the LeNet/VGG-8 training steps")
@@ -329,6 +324,8 @@ def run(args: argparse.Namespace, echo: Callable[[str], None] = print) -> dict:
     for device in devices:
         dtypes = [torch.float32] + ([torch.bfloat16] if device == "cuda" else [])
         shapes = QUICK_SHAPES if args.quick else SHAPES
+        if args.shapes:
+            shapes = tuple(tuple(int(n) for n in s.split(",")) for s in args.shapes)
         if device == "cuda":
             shapes = tuple(shapes) + ((64 * 1024 * 1024,),)
         for dtype in dtypes:

@@ -26,11 +26,13 @@ from torch import Tensor
 
 from adaptact import functional as AF
 from adaptact.kernels.backends import FAMILIES
-from adaptact.kernels.dispatch import KernelUnavailable, available, current, dispatch, implementations, use
+from adaptact.kernels.dispatch import (
+    KernelUnavailable, available, current, dispatch, implementations, record, use,
+)
 
 __all__ = [
     "KernelUnavailable", "abu", "adact", "affine", "agumbel", "arelu", "available", "blend", "current",
-    "implementations", "pau", "scaled", "slaf", "swish_beta", "use",
+    "implementations", "pau", "record", "scaled", "slaf", "swish_beta", "use",
 ]
 
 

@@ -22,12 +22,13 @@ backend's reason, never a silent fallback. The mode is set by :func:`use`
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 __all__ = [
     "Backend", "Implementation", "KernelUnavailable", "PRIORITY", "available", "current", "dispatch",
-    "implementations", "register_backend", "register_implementation", "use",
+    "implementations", "record", "register_backend", "register_implementation", "use",
 ]
 
 #: backends in the order ``auto`` tries them
@@ -98,11 +99,23 @@ def _check_mode(name: str) -> str:
 
 class _State:
     mode: str = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
+    recorders: list[list[str]] = []
 
 
 def current() -> str:
     """The mode in force: ``"auto"``, ``"fused"`` or a backend name."""
     return _check_mode(_State.mode)
+
+
+@contextmanager
+def record() -> Iterator[list[str]]:
+    """``with kernels.record() as used: ...`` lists the backend of every call dispatched in the block."""
+    used: list[str] = []
+    _State.recorders.append(used)
+    try:
+        yield used
+    finally:
+        _State.recorders.remove(used)
 
 
 def available() -> list[str]:
@@ -146,6 +159,8 @@ def dispatch(family: str, *args: Any, **kwargs: Any) -> Any:
     for impl in _candidates(family, mode):
         prepared = impl.prepare(*args, **kwargs)
         if not isinstance(prepared, str):
+            for used in _State.recorders:
+                used.append(impl.backend)
             return prepared()
         reasons.append(f"{impl.backend}: {prepared}")
     if not reasons:
