@@ -179,7 +179,7 @@ def bench_units(
                 r = UnitResult(
                     name, label, tuple(shape), str(dtype).replace("torch.", ""), device,
                     1e3 * t_fwd, 1e3 * t_fb, r_fwd, r_fb, saved, saved / nbytes,
-                    2 * nbytes / t_fwd / 1e9, 3 * nbytes / max(t_fb - t_fwd, 1e-9) / 1e9,
+                    2 * nbytes / t_fwd / 1e9, 3 * nbytes / (t_fb - t_fwd) / 1e9 if t_fb > t_fwd else float("nan"),
                 )
                 echo(f"{name:>14} {label:>9} {str(tuple(shape)):>18} fwd {r.forward_ratio:6.2f}x "
                      f"fwd+bwd {r.forward_backward_ratio:6.2f}x saved {r.saved_ratio_to_input:5.2f}x input")
