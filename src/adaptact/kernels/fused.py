@@ -88,8 +88,12 @@ class Engine(Protocol):
         """``(dx, dtheta)`` (``dx`` in ``x``'s dtype, ``dtheta`` float32; each None when not needed)."""
 
 
+def _as(t: Tensor, dtype: torch.dtype) -> Tensor:
+    return t if t.dtype == dtype else t.to(dtype)
+
+
 def _float32(t: Tensor) -> Tensor:
-    return t.to(torch.float32).contiguous()
+    return t if t.dtype == torch.float32 and t.is_contiguous() else t.to(torch.float32).contiguous()
 
 
 def _engine_input(t: Tensor, engine: Engine) -> Tensor:
@@ -104,7 +108,7 @@ class FusedUnit(torch.autograd.Function):
         y = engine.forward(program, _engine_input(x, engine), _float32(theta.detach()), seed)
         ctx.save_for_backward(x, theta)
         ctx.program, ctx.engine, ctx.seed = program, engine, seed
-        return y.to(x.dtype)
+        return _as(y, x.dtype)
 
     @staticmethod
     @once_differentiable
@@ -113,11 +117,11 @@ class FusedUnit(torch.autograd.Function):
         need_x, need_theta = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         engine = ctx.engine
         dx, dtheta = engine.backward(
-            ctx.program, _engine_input(x, engine), _engine_input(dy.to(x.dtype), engine), _float32(theta),
+            ctx.program, _engine_input(x, engine), _engine_input(_as(dy, x.dtype), engine), _float32(theta),
             ctx.seed, need_x, need_theta,
         )
-        dx = None if dx is None else dx.to(x.dtype)
-        dtheta = None if dtheta is None else dtheta.to(theta.dtype)
+        dx = None if dx is None else _as(dx, x.dtype)
+        dtheta = None if dtheta is None else _as(dtheta, theta.dtype)
         return dx, dtheta, None, None, None
 
 
