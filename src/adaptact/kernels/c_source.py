@@ -83,7 +83,8 @@ def _row_chunk(program: Program, name: str, code: KernelCode, dx: bool, grads: b
 
     Parameter gradients are summed in ``LANES`` float32 partial sums per slot (a
     fixed-width inner loop that the compiler maps onto vector registers),
-    added up in float64 at the end of the chunk.
+    added up in float64 at the end of the chunk and multiplied there by the
+    slot's parameter-only scale.
     """
     args = "const float *restrict xs, float *restrict ys, const float *restrict th, int64_t n, int64_t base, uint64_t seed"
     if code.grads:
@@ -106,7 +107,8 @@ def _row_chunk(program: Program, name: str, code: KernelCode, dx: bool, grads: b
     lines += _row_body(code, varying, "i", dx, sums, "0", "        ")
     lines.append("    }")
     for k, s in enumerate(sums):
-        lines.append(f"    {{ double t = 0.0; for (int l = 0; l < LANES; ++l) t += {s}[l]; acc[{k}] += t; }}")
+        scaled = f"t * (double){code.scales[k]}" if code.scales[k] else "t"
+        lines.append(f"    {{ double t = 0.0; for (int l = 0; l < LANES; ++l) t += {s}[l]; acc[{k}] += {scaled}; }}")
     lines.append("}")
     return "\n".join(lines)
 
@@ -129,7 +131,7 @@ def _col_row(program: Program, name: str, code: KernelCode, dx: bool, grads: boo
         lines.append(f"        ys[j] = {code.output};")
     if dx:
         lines.append(f"        dxs[j] = dy * {code.output};")
-    lines += [f"        acc[{k} * J + j] += dy * {g};" for k, g in enumerate(code.grads) if grads]
+    lines += [f"        acc[{k} * J + j] += dy * ({code.full_grad(k)});" for k in range(len(code.grads)) if grads]
     lines += ["    }", "}"]
     return "\n".join(lines)
 

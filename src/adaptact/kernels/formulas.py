@@ -36,7 +36,9 @@ class Formula:
         name: unique name (part of the kernel's cache key).
         params: names of the own parameters, in the order of their slots.
         value: statements ending with the definition of ``f``.
-        derivative: statements defining ``dx`` and ``d_<p>`` for every ``p`` in ``params``.
+        derivative: statements defining ``dx`` and ``d_<p>`` for every ``p`` in ``params``;
+            optionally ``s_<p>``, a value of the parameters alone, in which case
+            the derivative is ``s_<p> * d_<p>`` (kernels apply the scale once per block).
         stochastic: whether ``value`` draws ``uniform(seed, idx)`` (RReLU in training).
     """
 
@@ -233,6 +235,8 @@ def pau_formula(m: int, n: int, form: str) -> Formula:
         deriv.append(("w0", "-f * iq" if form == "A" else "-f * iq * sr"))
         deriv += [(f"w{k}", f"w{k - 1} * {base}") for k in range(1, n + 1)]
     for k in range(1, n + 1):
-        deriv.append((f"d_{b[k - 1]}", f"sign({b[k - 1]}) * w{k}" if form == "A" else f"w{k}"))
+        deriv.append((f"d_{b[k - 1]}", f"w{k}"))
+        if form == "A":
+            deriv.append((f"s_{b[k - 1]}", f"sign({b[k - 1]})"))
     return Formula(f"pau{form}_{m}_{n}", tuple(a + b), tuple(value), tuple(deriv))
 

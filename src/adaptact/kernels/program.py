@@ -72,14 +72,19 @@ class KernelCode:
     """Statements and the names of their results.
 
     ``output`` names ``y`` (forward) or :math:`\\partial y/\\partial x` (backward);
-    ``grads[k]`` names :math:`\\partial y/\\partial th_k` (backward only). The
-    kernel multiplies the backward results by the incoming gradient ``dy`` and
-    sums the parameter terms over the elements.
+    :math:`\\partial y/\\partial th_k` is ``scales[k] * grads[k]`` (backward only),
+    where ``scales[k]`` (empty for 1) names a value of the parameters alone: a
+    kernel may sum ``dy * grads[k]`` over a block and scale the sum once.
     """
 
     statements: tuple[Statement, ...]
     output: str
     grads: tuple[str, ...] = ()
+    scales: tuple[str, ...] = ()
+
+    def full_grad(self, k: int) -> str:
+        """:math:`\\partial y/\\partial th_k` as one expression: ``scales[k] * grads[k]``."""
+        return f"{self.scales[k]} * {self.grads[k]}" if self.scales and self.scales[k] else self.grads[k]
 
     def split_invariant(self) -> tuple[tuple[Statement, ...], tuple[Statement, ...]]:
         """``(invariant, varying)``: the statements that use only parameters (computed once per
@@ -170,11 +175,16 @@ class Program:
             out += self._term_code(i, t, "value") + self._term_code(i, t, "derivative")
         out.append(("gz", " + ".join(self._weighted(t, f"t{i}_dx") for i, t in enumerate(self.terms))))
         grads: dict[int, str] = {}
+        scales: dict[int, list[str]] = {}
         for i, t in enumerate(self.terms):
             if t.weight is not None:
                 grads[t.weight] = f"t{i}_f"
+            local = {name for name, _ in t.formula.derivative}
             for p, s in zip(t.formula.params, t.params):
-                grads[s] = self._weighted(t, f"t{i}_d_{p}")
+                grads[s] = f"t{i}_d_{p}"
+                scales[s] = ([f"th{t.weight}"] if t.weight is not None else []) + (
+                    [f"t{i}_s_{p}"] if f"s_{p}" in local else []
+                )
         if self.input_scale is not None:
             grads[self.input_scale] = "gz * x"
             out.append(("gx", f"gz * th{self.input_scale}"))
@@ -188,4 +198,7 @@ class Program:
         if missing:
             raise ValueError(f"program leaves slots {sorted(missing)} without a gradient")
         out += [(f"g{k}", grads[k]) for k in range(self.num_slots)]
-        return KernelCode(merge_common(out), "gx", tuple(f"g{k}" for k in range(self.num_slots)))
+        out += [(f"c{k}", " * ".join(scales[k])) for k in range(self.num_slots) if scales.get(k)]
+        names = tuple(f"g{k}" for k in range(self.num_slots))
+        factors = tuple(f"c{k}" if scales.get(k) else "" for k in range(self.num_slots))
+        return KernelCode(merge_common(out), "gx", names, factors)

@@ -47,8 +47,8 @@ def _slots(program: Program, load: str, indent: str) -> str:
 def _grad_stores(code: KernelCode, target: str, reduce: str, store_mask: str, indent: str) -> str:
     """Sum ``dy * g_k`` over the block (masked elements give 0) and store it at ``target`` (a format with ``{k}``)."""
     lines = [f"{indent}if WANT_P:"]
-    for k, g in enumerate(code.grads):
-        lines.append(f"{indent}    gk = tl.where(mask, dy * ({g}), 0.0)")
+    for k in range(len(code.grads)):
+        lines.append(f"{indent}    gk = tl.where(mask, dy * ({code.full_grad(k)}), 0.0)")
         lines.append(f"{indent}    tl.store({target.format(k=k)}, tl.sum(gk{reduce}){store_mask})")
     return "\n".join(lines)
 
