@@ -146,3 +146,19 @@ def test_record_lists_the_backend_of_each_dispatched_call():
         unit(torch.randn(3, 4))
         torch.nn.PReLU()(torch.randn(3, 4))  # not dispatched
     assert used == ["reference"]
+
+
+@needs_c
+def test_a_kernel_that_fails_to_build_falls_back_in_auto(monkeypatch):
+    def broken(source):
+        raise RuntimeError("cc: error: simulated")
+
+    monkeypatch.setattr(c_engine, "load_library", broken)
+    c_engine._library.cache_clear()
+    try:
+        x, a, b = torch.randn(2, 3, 4), torch.randn(8), torch.randn(2)  # a (7, 2) PAU: built by no other test
+        torch.testing.assert_close(K.pau(x, a, b), AF.pau(x, a, b))
+        with K.use("c"), pytest.raises(KernelUnavailable, match="simulated"):
+            K.pau(x, a, b)
+    finally:
+        c_engine._library.cache_clear()

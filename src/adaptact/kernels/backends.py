@@ -66,7 +66,7 @@ def _fused_prepare(engine: Engine, lowering: Callable[..., Any], *args: Any, **k
     lowered = lowering(*args, **kwargs)
     if isinstance(lowered, str):
         return lowered
-    return partial(run, lowered, x, engine)
+    return engine.load(lowered.program) or partial(run, lowered, x, engine)
 
 
 def _reference_prepare(reference: Callable[..., Tensor], *args: Any, **kwargs: Any) -> Prepared:

@@ -48,11 +48,18 @@ _SIGNATURES = {
 
 
 def cache_dir() -> Path:
-    """Where built kernels are kept."""
+    """Where built kernels are kept (a per-user temporary folder when the usual one is not writable)."""
     if os.environ.get("ADAPTACT_CACHE_DIR"):
         return Path(os.environ["ADAPTACT_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "adaptact" / "kernels"
+    folder = Path(base) / "adaptact" / "kernels"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.access(folder, os.W_OK):
+            return folder
+    except OSError:
+        pass
+    return Path(tempfile.gettempdir()) / f"adaptact-kernels-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from adaptact.kernels.c_build import compiler, load_library
+from adaptact.kernels.c_build import compiler, load_library, log
 from adaptact.kernels.c_source import c_source
 from adaptact.kernels.fused import Layout
 from adaptact.kernels.program import Program
@@ -41,6 +41,15 @@ class CEngine:
             return f"the C kernels run on CPU tensors, not {x.device.type}"
         if compiler() is None:
             return "no working C compiler (set CC), so the C kernels could not be built"
+        return None
+
+    def load(self, program: Program) -> Optional[str]:
+        try:
+            _library(program)
+        except (OSError, RuntimeError) as e:
+            log.warning("adaptact.kernels: the C kernels of %s could not be built (%s); using the reference",
+                        program.key, str(e).splitlines()[0])
+            return f"building the C kernels failed: {str(e).splitlines()[0]}"
         return None
 
     def forward(self, program: Program, x: Tensor, theta: Tensor, seed: int) -> Tensor:

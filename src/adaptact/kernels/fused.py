@@ -79,6 +79,9 @@ class Engine(Protocol):
     def unavailable(self, x: Tensor) -> Optional[str]:
         """Why this engine cannot run on ``x``'s device (None when it can)."""
 
+    def load(self, program: Program) -> Optional[str]:
+        """Build or load the kernels of ``program``; why that failed (None when it worked)."""
+
     def forward(self, program: Program, x: Tensor, theta: Tensor, seed: int) -> Tensor:
         """``y`` for a contiguous ``x`` and ``(G, P)`` float32 ``theta``."""
 

@@ -83,6 +83,13 @@ class TritonEngine:
             return None
         return "the Triton kernels run on CUDA tensors (on CPU only under TRITON_INTERPRET=1 and use('triton'))"
 
+    def load(self, program: Program) -> Optional[str]:
+        try:
+            _module(program, interpreting())
+        except (OSError, ImportError, SyntaxError) as e:
+            return f"loading the Triton kernels failed: {e}"
+        return None
+
     def forward(self, program: Program, x: Tensor, theta: Tensor, seed: int) -> Tensor:
         mod = _module(program, interpreting())
         y = torch.empty_like(x)
