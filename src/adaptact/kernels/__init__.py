@@ -15,7 +15,9 @@ A fused path runs one pass forward and recomputes in backward from the input:
 it saves only ``x`` and the parameters, and sums parameter gradients per
 block of elements. Choose or force a backend with :func:`use` (``"auto"``,
 ``"fused"``, ``"c"``, ``"triton"``, ``"reference"``), as a setter or a
-context manager, or with the environment variable ``ADAPTACT_KERNELS``.
+context manager, or with the environment variable ``ADAPTACT_KERNELS``;
+``with record() as used:`` lists the backend of each call made in a block.
+See ``docs/performance.md`` for the design and the measurements.
 """
 from __future__ import annotations
 
