@@ -80,8 +80,9 @@ def f_mix(h):
 @triton.jit
 def f_uniform(seed, idx):
     """Uniform in [0, 1) from (seed, element index): the same numbers as cmath.h's f_uniform."""
-    lo = (seed & 0xFFFFFFFF).to(tl.uint32)
-    hi = (seed >> 32).to(tl.uint32)
+    wide = seed.to(tl.int64)  # a seed below 2**31 arrives as int32
+    lo = (wide & 0xFFFFFFFF).to(tl.uint32)
+    hi = (wide >> 32).to(tl.uint32)
     h = f_mix(idx.to(tl.uint32) ^ lo)
     h = f_mix(h ^ hi ^ (idx >> 32).to(tl.uint32))
     return (h >> 8).to(tl.float32) * 5.9604644775390625e-8
