@@ -15,6 +15,19 @@ static inline float f_max(float a, float b) { return b > a ? b : a; }
 static inline float f_abs(float a) { return fabsf(a); }
 static inline float f_sign(float a) { return (float)((a > 0.0f) - (a < 0.0f)); }
 
+/* c[0] x^(n-1) + ... + c[n-1], by Horner's rule (the loop is unrolled by the compiler) */
+static inline float f_horner(const float *c, int n, float x) {
+    float p = c[0];
+    for (int k = 1; k < n; ++k) p = p * x + c[k];
+    return p;
+}
+
+/* Cephes' expf polynomial, and the Taylor coefficients 1/8! .. 1/2! of expm1 */
+static const float EXP_POLY[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                                  4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+static const float EXPM1_TAYLOR[7] = {2.48015873e-5f, 1.98412698e-4f, 1.38888889e-3f, 8.33333333e-3f,
+                                      4.16666667e-2f, 1.66666667e-1f, 0.5f};
+
 /* e^x = 2^n e^r, n = round(x / ln 2), r = x - n ln 2 (Cody-Waite, two parts), e^r by a
  * degree-7 polynomial (Cephes' expf). n is rounded by adding 1.5 * 2^23, which leaves n in the
  * low bits of the sum, so 2^n is built from those bits. Below -87.33 the result is 0 (no
@@ -24,13 +37,7 @@ static inline float f_exp(float x) {
     const float t = xc * 1.44269504088896341f + 12582912.0f;
     const float n = t - 12582912.0f;
     const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    const float p = f_horner(EXP_POLY, 6, r) * r * r + r + 1.0f;
     union { float f; int32_t i; } bits = { t }, scale;
     scale.i = (bits.i - 0x4B3FFF81) << 23; /* (n + 127) << 23 */
     const float e = p * scale.f;
@@ -39,14 +46,7 @@ static inline float f_exp(float x) {
 
 /* e^x - 1: the Taylor series to x^8 / 8! for |x| < 1/2 (error below 1e-8 relative), else e^x - 1 */
 static inline float f_expm1(float x) {
-    float p = 2.48015873e-5f;
-    p = p * x + 1.98412698e-4f;
-    p = p * x + 1.38888889e-3f;
-    p = p * x + 8.33333333e-3f;
-    p = p * x + 4.16666667e-2f;
-    p = p * x + 1.66666667e-1f;
-    p = p * x + 0.5f;
-    p = p * x * x + x;
+    const float p = f_horner(EXPM1_TAYLOR, 7, x) * x * x + x;
     const float big = f_exp(x) - 1.0f;
     return fabsf(x) < 0.5f ? p : big;
 }
