@@ -85,8 +85,7 @@ def test_derived_rows_run_after_their_sources(fake_root, tmp_path):
     for col in ("FMNIST", "CIFAR10", "FER"):
         adact, optimized = runs[("ConvNet-AdAct", col)], runs[("ConvNet-Optimized", col)]
         assert optimized.spec["act"] == list(adact.hardened.values())
-        assert not optimized.final_activations or all(
-            "weight" not in v for v in optimized.final_activations.values())
+        assert all("effective_weights" not in v for v in optimized.final_activations.values())  # no AdAct left
 
 
 def test_a_missing_data_set_is_reported_not_failed(fake_root, tmp_path):

@@ -184,6 +184,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from adaptact.bench import run
+
+    run(args)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adaptact", description="trainable activation functions for PyTorch")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -246,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
+    from adaptact.bench import add_options
+
+    p = sub.add_parser("bench", help="time every trainable unit against native ReLU (as benchmarks/units.py)")
+    add_options(p)
+    p.set_defaults(func=_cmd_bench)
     return parser
 
 

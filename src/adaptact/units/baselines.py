@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from adaptact import functional as AF
+from adaptact import kernels
 from adaptact.fit import fit_polynomial
 from adaptact.registry import register
 from adaptact.units.base import ActivationUnit, NumFeatures, check_int, check_num_features
@@ -103,7 +104,7 @@ class SLAF(ActivationUnit):
         self.fill_("coefficients", self._init_coefficients)
 
     def forward(self, x: Tensor) -> Tensor:
-        return AF.slaf(x, self.coefficients)
+        return kernels.slaf(x, self.coefficients)
 
     def _repr_options(self) -> dict[str, Any]:
         return {"degree": self.degree, "init": self.init}

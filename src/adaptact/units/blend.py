@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from adaptact import functional as AF
+from adaptact import kernels
 from adaptact.registry import create, register
 from adaptact.units.base import ActivationUnit, NumFeatures, basis_parameter_init, check_choice
 
@@ -87,7 +88,7 @@ class Blend(ActivationUnit):
         return AF.blend_weights(self.weight, self.normalization)
 
     def forward(self, x: Tensor) -> Tensor:
-        return AF.blend(x, self.weight, self.basis, self.basis_params, self.normalization, self.training)
+        return kernels.blend(x, self.weight, self.basis, self.basis_params, self.normalization, self.training)
 
     def _repr_options(self) -> dict[str, Any]:
         return {"basis": self.basis, "normalization": self.normalization}

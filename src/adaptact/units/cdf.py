@@ -7,6 +7,7 @@ from typing import Any
 from torch import Tensor
 
 from adaptact import functional as AF
+from adaptact import kernels
 from adaptact.registry import register
 from adaptact.units.base import ActivationUnit, NumFeatures, check_choice
 
@@ -53,7 +54,7 @@ class AdaptiveGumbel(_PositiveShape):
         super().__init__(num_features, alpha, device, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
-        return AF.agumbel(x, self.rho)
+        return kernels.agumbel(x, self.rho)
 
 
 class AdaptiveReLU(_PositiveShape):
@@ -80,7 +81,7 @@ class AdaptiveReLU(_PositiveShape):
         self.cdf = check_choice("cdf", cdf, AF.ARELU_CDFS)
 
     def forward(self, x: Tensor) -> Tensor:
-        return AF.arelu(x, self.rho, self.cdf)
+        return kernels.arelu(x, self.rho, self.cdf)
 
     def _repr_options(self) -> dict[str, Any]:
         return {**super()._repr_options(), "cdf": self.cdf}

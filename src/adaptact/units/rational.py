@@ -6,6 +6,7 @@ from typing import Any, Callable, Sequence
 from torch import Tensor
 
 from adaptact import functional as AF
+from adaptact import kernels
 from adaptact.fit import initial_coefficients
 from adaptact.registry import register
 from adaptact.units.base import ActivationUnit, NumFeatures, check_choice, check_int
@@ -75,7 +76,7 @@ class PAU(ActivationUnit):
         self.fill_("denominator", b)
 
     def forward(self, x: Tensor) -> Tensor:
-        return AF.pau(x, self.numerator, self.denominator, self.form)
+        return kernels.pau(x, self.numerator, self.denominator, self.form)
 
     def _repr_options(self) -> dict[str, Any]:
         init = self.init if isinstance(self.init, str) else getattr(self.init, "__name__", "custom")
@@ -108,7 +109,7 @@ class RPAU(PAU):
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.delta == 0:
-            return AF.pau(x, self.numerator, self.denominator, self.form)
+            return kernels.pau(x, self.numerator, self.denominator, self.form)
         ua, ub = AF.rpau_noise(x, self.numerator, self.denominator, self.delta)
         return AF.rpau(x, self.numerator, self.denominator, ua, ub, self.form)
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from torch import Tensor
 
-from adaptact import functional as AF
+from adaptact import kernels
 from adaptact.registry import register
 from adaptact.units.base import ActivationUnit, NumFeatures, basis_parameter_init, check_choice
 
@@ -66,7 +66,7 @@ class Scaled(_WithBase):
         self._reset_base()
 
     def forward(self, x: Tensor) -> Tensor:
-        return AF.scaled(x, self.alpha, self.base, self.basis_params, self.training)
+        return kernels.scaled(x, self.alpha, self.base, self.basis_params, self.training)
 
     def _repr_options(self) -> dict[str, Any]:
         return {"base": self.base, "init": self.init}
@@ -90,7 +90,7 @@ class SwishBeta(ActivationUnit):
         self.fill_("beta", self.init)
 
     def forward(self, x: Tensor) -> Tensor:
-        return AF.swish_beta(x, self.beta)
+        return kernels.swish_beta(x, self.beta)
 
     def _repr_options(self) -> dict[str, Any]:
         return {"init": self.init}
@@ -141,7 +141,7 @@ class Affine(_WithBase):
         self._reset_base()
 
     def forward(self, x: Tensor) -> Tensor:
-        return AF.affine(
+        return kernels.affine(
             x, self.base, self.a_in, self.b_in, self.a_out, self.b_out, self.basis_params, self.training
         )
 

@@ -1,0 +1,76 @@
+"""Fast paths behind the functions of :mod:`adaptact.functional`, chosen automatically.
+
+Each function here has the signature and the math of its namesake in
+:mod:`adaptact.functional` and is tested equal to it; the dispatcher
+(:mod:`adaptact.kernels.dispatch`) picks, per call, the first backend that
+can serve it:
+
+- ``triton``: fused Triton kernels on CUDA tensors (when triton is installed);
+- ``c``: fused C kernels on CPU tensors, compiled at first use and cached
+  (when a C compiler works);
+- ``reference``: :mod:`adaptact.functional` itself (float64, torch.compile
+  tracing, torch.func transforms, options without a fused formula).
+
+A fused path runs one pass forward and recomputes in backward from the input:
+it saves only ``x`` and the parameters, and sums parameter gradients per
+block of elements. Choose or force a backend with :func:`use` (``"auto"``,
+``"fused"``, ``"c"``, ``"triton"``, ``"reference"``), as a setter or a
+context manager, or with the environment variable ``ADAPTACT_KERNELS``;
+``with record() as used:`` lists the backend of each call made in a block.
+See ``docs/performance.md`` for the design and the measurements.
+"""
+from __future__ import annotations
+
+from functools import wraps
+from typing import Callable, Optional, Sequence
+
+from torch import Tensor
+
+from adaptact import functional as AF
+from adaptact.kernels.backends import FAMILIES
+from adaptact.kernels.dispatch import (
+    KernelUnavailable, available, current, dispatch, implementations, record, use,
+)
+
+__all__ = [
+    "KernelUnavailable", "abu", "adact", "affine", "agumbel", "arelu", "available", "blend", "current",
+    "implementations", "pau", "record", "scaled", "slaf", "swish_beta", "use",
+]
+
+
+def _dispatched(family: str) -> Callable[..., Tensor]:
+    """The public function of ``family``: the reference's signature and docstring, computed by the dispatcher."""
+    reference = FAMILIES[family]
+
+    @wraps(reference)
+    def fn(*args, **kwargs):
+        return dispatch(family, *args, **kwargs)
+
+    return fn
+
+
+pau = _dispatched("pau")
+slaf = _dispatched("slaf")
+blend = _dispatched("blend")
+scaled = _dispatched("scaled")
+swish_beta = _dispatched("swish_beta")
+affine = _dispatched("affine")
+agumbel = _dispatched("agumbel")
+arelu = _dispatched("arelu")
+
+
+def abu(
+    x: Tensor,
+    weights: Tensor,
+    basis_params: Optional[Tensor] = None,
+    normalization: str = "none",
+    basis: Sequence[str] = AF.ABU_BASIS,
+    training: bool = False,
+) -> Tensor:
+    """Adaptive Blending Unit: :func:`blend` over ABU's basis (see :func:`adaptact.functional.abu`)."""
+    return blend(x, weights, basis, basis_params, normalization, training)
+
+
+def adact(x: Tensor, weights: Tensor, prelu_slope: Tensor, training: bool = False) -> Tensor:
+    """AdAct: :func:`blend` of AdAct's seven functions with softmax weights (see :func:`adaptact.functional.adact`)."""
+    return blend(x, weights, AF.ADACT_BASIS, prelu_slope.unsqueeze(-1), "softmax", training)

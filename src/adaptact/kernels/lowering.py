@@ -1,0 +1,194 @@
+r"""From a family's call (the signature of :mod:`adaptact.functional`) to a program and packed parameters.
+
+Each ``lower_<family>`` takes exactly the reference function's arguments and
+returns either a :class:`Lowered` (a :class:`~adaptact.kernels.program.Program`
+and its parameters packed as one ``(G, P)`` float32 tensor, ``G = 1`` for a
+per-layer unit or ``C`` channels, built with differentiable torch ops so that
+autograd maps the packed gradient back to each parameter) or a string: the
+reason why the fused kernels cannot compute this call (the dispatcher then
+falls back to the reference, or reports the reason when a fused backend was
+forced). Blend weights are normalised here, by the reference's own
+:func:`~adaptact.functional.blend_weights` on the ``m`` weights only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence, Union
+
+import torch
+from torch import Tensor
+
+from adaptact import functional as AF
+from adaptact.kernels.formulas import FUSED_BASES, agumbel_formula, arelu_formula, basis_formula, pau_formula
+from adaptact.kernels.program import Program, Term
+
+__all__ = ["Lowered", "LOWERINGS"]
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """A call ready for a fused engine: the program and its packed parameters ``theta`` (``(G, P)``)."""
+
+    program: Program
+    theta: Tensor
+
+
+Lowering = Union[Lowered, str]
+
+
+def _groups(x: Tensor, params: Sequence[tuple[Optional[Tensor], int]]) -> Union[int, str]:
+    """``G``: 1 when every parameter is shared, ``C`` when every one is per channel; else a reason."""
+    present = [(p, t) for p, t in params if p is not None]
+    shared = [p.dim() == t for p, t in present]
+    if all(shared):
+        return 1
+    if any(shared) or any(p.dim() != t + 1 for p, t in present):
+        return "parameters mix per-layer and per-channel shapes"
+    if x.dim() < 2:
+        return "per-channel parameters need an input of shape (N, C, *)"
+    if any(p.shape[0] != x.shape[1] for p, _ in present):
+        return "the parameters' channel count differs from the input's (dim 1)"
+    return x.shape[1]
+
+
+def _pack(groups: int, params: Sequence[tuple[Optional[Tensor], int]]) -> Tensor:
+    """Concatenate the present parameters as float32 columns of a ``(G, P)`` tensor."""
+    cols = [p.to(torch.float32).reshape(groups, -1) for p, t in params if p is not None]
+    return torch.cat(cols, dim=1)
+
+
+def _lower(x: Tensor, params: Sequence[tuple[Optional[Tensor], int]], program: Program) -> Lowering:
+    g = _groups(x, params)
+    if isinstance(g, str):
+        return g
+    return Lowered(program, _pack(g, params))
+
+
+def _basis_terms(basis: Sequence[str], training: bool, first_param_slot: int, weighted: bool) -> Union[list[Term], str]:
+    unknown = [b for b in basis if b not in FUSED_BASES]
+    if unknown:
+        return f"basis functions {unknown} have no fused formula"
+    terms, slot = [], first_param_slot
+    for j, name in enumerate(basis):
+        f = basis_formula(name, training)
+        terms.append(Term(f, j if weighted else None, tuple(range(slot, slot + len(f.params)))))
+        slot += len(f.params)
+    return terms
+
+
+def _basis_param_count(basis: Sequence[str]) -> int:
+    return sum(AF.basis_function(b).num_params for b in basis)
+
+
+def lower_pau(x: Tensor, numerator: Tensor, denominator: Tensor, form: str = "A") -> Lowering:
+    if form not in AF.PAU_FORMS:
+        return f"unknown PAU form {form!r}"
+    if numerator.dim() == 0 or denominator.dim() == 0:
+        return "PAU coefficients need a last axis"
+    m, n = numerator.shape[-1] - 1, denominator.shape[-1]
+    if m < 0:
+        return "a PAU needs at least one numerator coefficient"
+    program = Program((Term(pau_formula(m, n, form), None, tuple(range(m + 1 + n))),), m + 1 + n)
+    return _lower(x, [(numerator, 1), (denominator, 1)], program)
+
+
+def lower_slaf(x: Tensor, coefficients: Tensor) -> Lowering:
+    if coefficients.dim() == 0 or coefficients.shape[-1] == 0:
+        return "SLAF coefficients need a non-empty last axis"
+    k = coefficients.shape[-1]
+    return _lower(x, [(coefficients, 1)], Program((Term(pau_formula(k - 1, 0, "A"), None, tuple(range(k))),), k))
+
+
+def lower_blend(
+    x: Tensor,
+    weights: Tensor,
+    basis: Sequence[str],
+    basis_params: Optional[Tensor] = None,
+    normalization: str = "none",
+    training: bool = False,
+) -> Lowering:
+    basis = tuple(basis)
+    if normalization not in AF.NORMALIZATIONS:
+        return f"unknown normalization {normalization!r}"
+    if weights.dim() == 0 or weights.shape[-1] != len(basis):
+        return "blend weights do not match the basis"
+    k = _basis_param_count(basis)
+    if (basis_params.shape[-1] if basis_params is not None and basis_params.dim() else 0) != k:
+        return "basis_params do not match the basis"
+    terms = _basis_terms(basis, training, len(basis), weighted=True)
+    if isinstance(terms, str):
+        return terms
+    program = Program(tuple(terms), len(basis) + k)
+    w = AF.blend_weights(weights.to(torch.float32), normalization)
+    return _lower(x, [(w, 1), (basis_params, 1)], program)
+
+
+def lower_scaled(
+    x: Tensor, alpha: Tensor, base: str = "relu", basis_params: Optional[Tensor] = None, training: bool = False
+) -> Lowering:
+    if base not in AF.BASIS_FUNCTIONS:
+        return f"unknown base {base!r}"
+    k = _basis_param_count([base])
+    if (basis_params.shape[-1] if basis_params is not None and basis_params.dim() else 0) != k:
+        return "basis_params do not match the base"
+    terms = _basis_terms([base], training, 1, weighted=True)
+    if isinstance(terms, str):
+        return terms
+    return _lower(x, [(alpha, 0), (basis_params, 1)], Program(tuple(terms), 1 + k))
+
+
+def lower_swish_beta(x: Tensor, beta: Tensor) -> Lowering:
+    return _lower(x, [(beta, 0)], Program((Term(basis_formula("swish_beta"), None, (0,)),), 1))
+
+
+def lower_affine(
+    x: Tensor,
+    base: str = "sigmoid",
+    a_in: Optional[Tensor] = None,
+    b_in: Optional[Tensor] = None,
+    a_out: Optional[Tensor] = None,
+    b_out: Optional[Tensor] = None,
+    basis_params: Optional[Tensor] = None,
+    training: bool = False,
+) -> Lowering:
+    if base not in AF.BASIS_FUNCTIONS:
+        return f"unknown base {base!r}"
+    params = [(a_in, 0), (b_in, 0), (a_out, 0), (b_out, 0)]
+    slots: list[Optional[int]] = []
+    for p, _ in params:
+        slots.append(None if p is None else sum(s is not None for s in slots))
+    if all(s is None for s in slots) and basis_params is None:
+        return "an affine unit without parameters"
+    first = sum(s is not None for s in slots)
+    k = _basis_param_count([base])
+    if (basis_params.shape[-1] if basis_params is not None and basis_params.dim() else 0) != k:
+        return "basis_params do not match the base"
+    terms = _basis_terms([base], training, first, weighted=False)
+    if isinstance(terms, str):
+        return terms
+    term = Term(terms[0].formula, slots[2], terms[0].params)
+    program = Program((term,), first + k, input_scale=slots[0], input_shift=slots[1], output_shift=slots[3])
+    return _lower(x, params + [(basis_params, 1)], program)
+
+
+def lower_agumbel(x: Tensor, rho: Tensor) -> Lowering:
+    return _lower(x, [(rho, 0)], Program((Term(agumbel_formula(), None, (0,)),), 1))
+
+
+def lower_arelu(x: Tensor, rho: Tensor, cdf: str = "exponential") -> Lowering:
+    if cdf not in AF.ARELU_CDFS:
+        return f"unknown cdf {cdf!r}"
+    return _lower(x, [(rho, 0)], Program((Term(arelu_formula(cdf), None, (0,)),), 1))
+
+
+#: family name -> lowering, for the families the fused engines serve
+LOWERINGS = {
+    "pau": lower_pau,
+    "slaf": lower_slaf,
+    "blend": lower_blend,
+    "scaled": lower_scaled,
+    "swish_beta": lower_swish_beta,
+    "affine": lower_affine,
+    "agumbel": lower_agumbel,
+    "arelu": lower_arelu,
+}

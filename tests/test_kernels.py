@@ -1,0 +1,93 @@
+"""The C fast path equals the reference of adaptact.functional: outputs and every gradient.
+
+Tolerances are stated in ``kernel_cases``. Stochastic RReLU (AdAct in
+training) cannot equal the reference's draws: the equality cases use eval
+mode; ``test_rrelu_training_*`` check the distribution of the fused slopes and
+that backward redraws the forward's slopes.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import adaptact as aa
+from adaptact import functional as AF
+from adaptact import kernels as K
+from kernel_cases import CASE_IDS, CASES, SHAPE_IDS, SHAPES, check_equal, make_x
+
+pytestmark = pytest.mark.skipif("c" not in K.available(), reason="no C compiler: the C kernels are off")
+
+
+@pytest.mark.parametrize("shape,channels", SHAPES, ids=SHAPE_IDS)
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_c_equals_reference(case, shape, channels):
+    check_equal(case, make_x(shape), channels, "c")
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_c_equals_reference_at_extreme_inputs(case):
+    check_equal(case, make_x((2, 3, 13), extreme=True), 3, "c")
+
+
+@pytest.mark.parametrize("case", CASES[:2] + CASES[7:9] + CASES[-3:], ids=CASE_IDS[:2] + CASE_IDS[7:9] + CASE_IDS[-3:])
+@pytest.mark.parametrize("layout", ["transposed", "strided"])
+def test_c_equals_reference_on_non_contiguous_inputs(case, layout):
+    transform = {"transposed": lambda x: x.transpose(2, 3), "strided": lambda x: x[..., ::2]}[layout]
+    check_equal(case, make_x((2, 3, 6, 6)), 3, "c", transform=transform)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
+@pytest.mark.parametrize("case", CASES[:2] + CASES[7:9] + CASES[-3:], ids=CASE_IDS[:2] + CASE_IDS[7:9] + CASE_IDS[-3:])
+def test_c_half_precision_equals_reference(case, dtype):
+    check_equal(case, make_x((2, 3, 5, 7)), 3, "c", dtype=dtype)
+
+
+def test_units_use_the_fused_path_by_default():
+    x = torch.randn(2, 3, 4, requires_grad=True)
+    for name in ("pau", "abu", "adact", "scaled_relu", "agumbel", "arelu", "swish_beta", "frelu", "slaf"):
+        unit = aa.create(name).eval()  # eval: AdAct's RReLU is deterministic
+        with K.use("c"):
+            fused = unit(x)
+        with K.use("reference"):
+            ref = unit(x)
+        torch.testing.assert_close(fused, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_backward_saves_only_the_input_and_the_parameters():
+    unit = aa.create("pau", num_features=3)
+    x = torch.randn(4, 3, 8, 8, requires_grad=True)
+    saved = []
+    with K.use("c"), torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        unit(x)
+    big = [t for t in saved if t.numel() > 64]
+    assert len(big) == 1 and big[0].data_ptr() == x.data_ptr()
+    assert sum(t.numel() for t in saved if t.numel() <= 64) == 3 * 10
+
+
+def _adact_training(x, seed):
+    w, slope = torch.zeros(7), torch.tensor(0.25)
+    rrelu_only = torch.full((7,), -1e4)
+    rrelu_only[4] = 0.0  # softmax puts all weight on RReLU
+    torch.manual_seed(seed)
+    with K.use("c"):
+        return K.blend(x, rrelu_only + w, AF.ADACT_BASIS, slope.unsqueeze(-1), "softmax", training=True)
+
+
+def test_rrelu_training_slopes_are_uniform_between_one_eighth_and_one_third():
+    x = -torch.ones(200_000)
+    slopes = _adact_training(x, 0) / x
+    assert slopes.min() >= 1 / 8 and slopes.max() <= 1 / 3
+    u = ((slopes - 1 / 8) / (1 / 3 - 1 / 8)).sort().values
+    uniform = torch.linspace(0, 1, len(u))
+    assert (u - uniform).abs().max() < 0.01  # Kolmogorov-Smirnov distance
+    assert torch.equal(_adact_training(torch.ones(10), 0), torch.ones(10))  # positive inputs pass
+
+
+def test_rrelu_training_is_seeded_by_torch_and_backward_redraws_the_same_slopes():
+    x = -torch.rand(1000, requires_grad=True) - 0.1
+    y1 = _adact_training(x, 7)
+    y2 = _adact_training(x, 7)
+    torch.testing.assert_close(y1, y2, rtol=0, atol=0)
+    assert not torch.equal(y1, _adact_training(x, 8))
+    (dx,) = torch.autograd.grad(y1.sum(), x)
+    torch.testing.assert_close(dx, (y1 / x).detach(), rtol=1e-6, atol=1e-7)

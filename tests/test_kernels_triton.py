@@ -1,0 +1,98 @@
+"""The Triton kernels equal the reference: on CPU through TRITON_INTERPRET=1, on CUDA when a GPU is present.
+
+Without a CUDA device this module sets ``TRITON_INTERPRET=1`` before triton is
+imported. Skipped when triton is not installed (it is in the ``gpu`` extra, not in
+``dev``: its wheel is about 280 MB). The interpreter runs every program
+instance in numpy, so these cases use small shapes.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+if not torch.cuda.is_available():
+    # before triton is first imported: its interpreter replaces triton.language's functions at import
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+from adaptact import functional as AF
+from adaptact import kernels as K
+from adaptact.kernels.c_engine import CEngine
+from adaptact.kernels.lowering import lower_blend
+from adaptact.kernels.triton_engine import TritonEngine, interpreting
+from kernel_cases import CASE_IDS, CASES, check_equal, make_x
+
+pytest.importorskip("triton")
+
+#: PAU A/B, ABU, AdAct, scaled ReLU, AGSig-like affine, adaptive Gumbel and ReLU
+SUBSET_IDS = [
+    "pauA54", "pauB54", "pauB26", "blend[tanh-elu-relu-identity-swish_beta|softmax]",
+    "blend[relu-elu-lrelu-prelu-rrelu-silu-mish|softmax]", "scaled[relu]", "affine[sigmoid|a_in-b_in-a_out-b_out]",
+    "agumbel", "arelu[exponential]", "arelu[logistic]",
+]
+SUBSET_CASES = [CASES[CASE_IDS.index(i)] for i in SUBSET_IDS]
+SHAPES = [((2, 3, 5, 7), None), ((2, 3, 5, 7), 3), ((2, 3, 150), 3), ((3, 2500), None)]
+SHAPE_IDS = ["2x3x5x7", "2x3x5x7-c", "2x3x150-c", "3x2500"]
+
+
+@pytest.fixture
+def interpret():
+    if not interpreting():
+        pytest.skip("the interpreter checks run where there is no CUDA device (TRITON_INTERPRET=1)")
+
+
+@pytest.mark.parametrize("shape,channels", SHAPES, ids=SHAPE_IDS)
+@pytest.mark.parametrize("case", SUBSET_CASES, ids=SUBSET_IDS)
+def test_triton_interpreted_equals_reference(interpret, case, shape, channels):
+    check_equal(case, make_x(shape), channels, "triton")
+
+
+@pytest.mark.parametrize("case", SUBSET_CASES, ids=SUBSET_IDS)
+def test_triton_interpreted_equals_reference_at_extreme_inputs(interpret, case):
+    check_equal(case, make_x((2, 3, 13), extreme=True), 3, "triton")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
+@pytest.mark.parametrize("case", SUBSET_CASES[:3], ids=SUBSET_IDS[:3])
+def test_triton_interpreted_half_precision(interpret, case, dtype):
+    check_equal(case, make_x((2, 3, 5, 7)), 3, "triton", dtype=dtype)
+
+
+def test_triton_interpreted_non_contiguous(interpret):
+    check_equal(CASES[0], make_x((2, 3, 6, 6)), 3, "triton", transform=lambda x: x.transpose(2, 3))
+
+
+def test_rrelu_training_draws_the_same_slopes_in_c_and_triton(interpret):
+    """The counter-based generator gives the same numbers in both languages."""
+    x = -torch.rand(3, 2, 700) - 0.1
+    lowered = lower_blend(x, torch.zeros(7), AF.ADACT_BASIS, torch.tensor([0.25]), "softmax", training=True)
+    theta = lowered.theta.detach().contiguous()
+    seed = 0x1234_5678_9ABC
+    with K.use("triton"):
+        y_triton = TritonEngine().forward(lowered.program, x, theta, seed)
+    if "c" in K.available():
+        y_c = CEngine().forward(lowered.program, x, theta, seed)
+        torch.testing.assert_close(y_triton, y_c, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(y_triton, TritonEngine().forward(lowered.program, x, theta, seed + 1))
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("case", SUBSET_CASES, ids=SUBSET_IDS)
+def test_triton_on_cuda_equals_reference(case, dtype):
+    params, options = case.make(3)
+    x = make_x((4, 3, 33, 17), dtype=torch.float32).to("cuda", dtype).requires_grad_(True)
+    move = lambda p: p.detach().float().cuda().requires_grad_(True) if isinstance(p, torch.Tensor) else p  # noqa: E731
+    params = [move(p) for p in params]
+    options = {k: move(v) for k, v in options.items()}
+    with K.use("triton"):
+        y = case.call(K, x, params, options)
+    with K.use("reference"):
+        y_ref = case.call(K, x, params, options)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-2, atol=1e-2)
+    torch.testing.assert_close(y.float(), y_ref.float(), **tol)
