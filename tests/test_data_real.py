@@ -8,7 +8,6 @@ the slow first decode (CIFAR-10 about 12 s, FER-2013 about 6 s on 2 cores) happe
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -81,9 +80,7 @@ def test_fashion_mnist():
 @pytest.mark.slow
 def test_cifar10_jpeg_folders_and_cache(cache):
     root = need("cifar10")
-    start = time.perf_counter()
     d = data.load("cifar10", root, cache_dir=cache)
-    first = time.perf_counter() - start
     assert d.x_train.shape == (50000, 3, 32, 32) and d.x_test.shape == (10000, 3, 32, 32)
     assert d.classes == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
     assert d.meta["class_counts"]["train"] == [5000] * 10 and d.meta["class_counts"]["test"] == [1000] * 10
@@ -92,14 +89,8 @@ def test_cifar10_jpeg_folders_and_cache(cache):
     assert float(flat.mean(1).abs().max()) < 1e-4
     std = flat.std(1, correction=0)
     assert float((std - 1).abs().max()) < 1e-4  # no CIFAR image is flat enough for the std floor
-    start = time.perf_counter()
-    again = data.load("cifar10", root, cache_dir=cache)
-    seconds = time.perf_counter() - start
+    again = data.load("cifar10", root, cache_dir=cache)  # decoding takes ~12 s, a cached load ~1 s (not timed here)
     assert again.meta["cache"] == "hit" and torch.equal(again.x_test, d.x_test)
-    # about 0.8-1.4 s alone on 2 cores (12 s to decode); wall-clock bounds stay loose for busy CI machines
-    if d.meta["cache"] == "miss":
-        assert seconds < first / 3, f"cached load {seconds:.1f} s vs first decode {first:.1f} s"
-    assert seconds < 15, f"cached CIFAR-10 load took {seconds:.1f} s"
 
 
 @pytest.mark.slow

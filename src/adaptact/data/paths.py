@@ -5,12 +5,12 @@ import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from adaptact.cachedir import ENV_CACHE, cache_home
 from adaptact.data.errors import WHERE_HINT, DataError
 
 __all__ = ["ENV_CACHE", "ENV_DATA", "cache_root", "candidate_folders", "data_root", "find_file"]
 
 ENV_DATA = "ADAPTACT_DATA"
-ENV_CACHE = "ADAPTACT_CACHE"
 
 
 def data_root(data_dir: str | Path | None = None) -> Path:
@@ -36,10 +36,7 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
     """
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
-    if os.environ.get(ENV_CACHE):
-        return Path(os.environ[ENV_CACHE]).expanduser() / "data"
-    base = Path(os.environ["XDG_CACHE_HOME"]) if os.environ.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return base / "adaptact" / "data"
+    return cache_home("data")
 
 
 def candidate_folders(root: Path, subfolders: Sequence[str]) -> list[Path]:

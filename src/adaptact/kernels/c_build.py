@@ -3,7 +3,7 @@
 No torch headers are involved: a kernel is a plain C file compiled by the
 system's C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang``) in well under
 a second per program. The library is cached under
-``$ADAPTACT_CACHE_DIR`` (default ``$XDG_CACHE_HOME/adaptact/kernels`` or
+``$ADAPTACT_CACHE/kernels`` (default ``$XDG_CACHE_HOME/adaptact/kernels`` or
 ``~/.cache/adaptact/kernels``) by a hash of the source, compiler, flags and
 CPU, and written atomically, so parallel processes may build the same kernel.
 
@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
+
+from adaptact.cachedir import cache_home
 
 __all__ = ["Compiler", "cache_dir", "compiler", "load_library"]
 
@@ -49,10 +51,7 @@ _SIGNATURES = {
 
 def cache_dir() -> Path:
     """Where built kernels are kept (a per-user temporary folder when the usual one is not writable)."""
-    if os.environ.get("ADAPTACT_CACHE_DIR"):
-        return Path(os.environ["ADAPTACT_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = Path(base) / "adaptact" / "kernels"
+    folder = cache_home("kernels")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if os.access(folder, os.W_OK):
