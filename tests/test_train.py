@@ -50,6 +50,11 @@ def test_two_seeds_repeat_bit_for_bit_on_cpu():
     assert first[0].final_activations != first[1].final_activations  # seeds differ
 
 
+def test_preactivation_statistics_of_fixed_activations_too():
+    rec = run(digits_spec(act="tanh", record_every=5, record_preact=True, epochs=1))
+    assert len(rec.preactivations["layers"]["net.2"]["var"]) == len(rec.preactivations["steps"])
+
+
 def test_preactivation_statistics_are_recorded():
     rec = run(digits_spec(act="scaled_tanh", record_every=5, record_preact=True, epochs=1,
                           data_options={"val_size": 200}))

@@ -7,12 +7,28 @@ from torch import nn
 
 from adaptact.units.base import ActivationUnit
 
-__all__ = ["activation_parameters", "activation_units", "is_activation_module", "param_groups"]
+__all__ = [
+    "activation_layers", "activation_parameters", "activation_units", "is_activation_layer", "is_activation_module",
+    "param_groups",
+]
 
 
 def is_activation_module(m: nn.Module) -> bool:
     """True for adaptact's trainable units and ``nn.PReLU`` (a fixed activation with a trainable slope)."""
     return isinstance(m, (ActivationUnit, nn.PReLU))
+
+
+def is_activation_layer(m: nn.Module) -> bool:
+    """Any activation module: a trainable unit, or a fixed one (``nn.ReLU``, ``nn.Tanh``, ..., Maxout)."""
+    from adaptact.units.baselines import Maxout
+    from adaptact.units.fixed import FIXED_MODULES
+
+    return is_activation_module(m) or isinstance(m, FIXED_MODULES + (Maxout,))
+
+
+def activation_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Every activation module of ``model`` (fixed ones too) with its qualified name."""
+    return [(name, m) for name, m in model.named_modules() if is_activation_layer(m)]
 
 
 def activation_units(model: nn.Module) -> list[tuple[str, nn.Module]]:

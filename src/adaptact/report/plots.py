@@ -237,12 +237,17 @@ def preactivation_variance(exp: Experiment, records: Sequence[RunRecord], folder
     paths = []
     for col in _ordered(exp, groups, 0, "columns"):
         rows = [r for r in _ordered(exp, groups, 1, "rows") if (col, r) in groups]
-        layers = [k for k, v in groups[(col, rows[0])][0].preactivations["layers"].items() if "var" in v]
+        layers = list(dict.fromkeys(k for r in rows for k, v in groups[(col, r)][0].preactivations["layers"].items()
+                                    if "var" in v))
+        if not layers:
+            continue
         fig, axes = _figure(1, len(layers), 2.8, 2.4)
         for j, layer in enumerate(layers):
             ax = axes[0][j]
             for i, row in enumerate(rows):
-                recs = groups[(col, row)]
+                recs = [r for r in groups[(col, row)] if layer in r.preactivations["layers"]]
+                if not recs:
+                    continue
                 n = min(len(r.preactivations["layers"][layer]["var"]) for r in recs)
                 v = np.mean([r.preactivations["layers"][layer]["var"][:n] for r in recs], 0)
                 ax.plot(recs[0].preactivations["steps"][:n], v, label=row, color=f"C{i}")

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from adaptact.params import activation_units
+from adaptact.params import activation_layers, activation_units
 
 __all__ = ["ActivationRecorder", "PreactivationRecorder", "activation_state"]
 
@@ -45,7 +45,8 @@ class ActivationRecorder:
 
 
 class PreactivationRecorder:
-    """Mean and variance of every unit's input on a fixed probe batch, and the variance of every weight tensor.
+    """Mean and variance of every activation's input (fixed activations too) on a fixed probe batch,
+    and the variance of every weight tensor.
 
     This is the covariate-shift analysis of the ABU paper (Fig. 2B). The probe runs in
     eval mode, without gradients.
@@ -60,7 +61,7 @@ class PreactivationRecorder:
     def record(self, step: int) -> None:
         self.steps.append(step)
         hooks = []
-        for name, unit in activation_units(self.model):
+        for name, unit in activation_layers(self.model):
             def hook(module, args, name=name):
                 x = args[0].float()
                 self.stats[name]["mean"].append(x.mean().item())
