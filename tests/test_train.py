@@ -187,3 +187,16 @@ def test_cli_train_writes_a_record(tmp_path, capsys):
 def test_cli_train_rejects_a_bad_spec(capsys):
     assert cli(["train", "--model", "lenet", "--data", "digits", "--act", "nope", "--quiet"]) == 2
     assert "unknown activation" in capsys.readouterr().out
+
+
+def test_adadelta_with_max_norm_keeps_the_last_layer_rows_bounded():
+    rec = run(digits_spec(optimizer="adadelta", lr=1.0, max_norm=0.5, epochs=1))
+    assert rec.status == "ok" and rec.metrics["test_accuracy"] > 0.5
+    from adaptact.train.optim import apply_max_norm
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 5))
+    with torch.no_grad():
+        model[2].weight.mul_(100)
+    apply_max_norm(model, 3.0)
+    assert torch.all(model[2].weight.norm(dim=1) <= 3.0 + 1e-5)
+    assert model[0].weight.norm(dim=1).max() < 3.0  # only the last linear layer is constrained

@@ -21,7 +21,7 @@ from adaptact.params import activation_parameters, activation_units
 from adaptact.surgery import hardened_choices
 from adaptact.train.evaluate import evaluate, loss_and_correct
 from adaptact.train.guard import NonFiniteLoss, diagnose_nonfinite
-from adaptact.train.optim import build_optimizer, build_schedule, penalty, steps_for
+from adaptact.train.optim import apply_max_norm, build_optimizer, build_schedule, penalty, steps_for
 from adaptact.train.record import RunRecord, environment
 from adaptact.train.recorders import ActivationRecorder, PreactivationRecorder, activation_state
 from adaptact.train.selection import posthoc_checkpoint
@@ -238,6 +238,8 @@ def run(spec: RunSpec | dict, *, data=None) -> RunRecord:
                     nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
                 optimizer.step()
                 schedule.step()
+                if spec.max_norm:
+                    apply_max_norm(model, spec.max_norm)
                 step += 1
                 window_loss += loss.item() * len(idx)
                 window_n += len(idx)

@@ -9,11 +9,11 @@ from torch import nn
 from adaptact.params import param_groups
 from adaptact.train.spec import RunSpec
 
-__all__ = ["build_optimizer", "build_schedule", "penalty", "steps_for"]
+__all__ = ["apply_max_norm", "build_optimizer", "build_schedule", "penalty", "steps_for"]
 
 
 def build_optimizer(model: nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
-    """Adam, AdamW or SGD (momentum) over two groups: network (``weight_decay``) and activations
+    """Adam, AdamW, SGD (momentum) or Adadelta over two groups: network (``weight_decay``) and activations
     (``act_weight_decay``, learning rate ``act_lr`` or ``lr``)."""
     groups = param_groups(
         model, weight_decay=spec.weight_decay, act_lr=spec.act_lr, act_weight_decay=spec.act_weight_decay
@@ -22,7 +22,17 @@ def build_optimizer(model: nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
         return torch.optim.Adam(groups, lr=spec.lr, betas=spec.betas)
     if spec.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=spec.lr, betas=spec.betas)
+    if spec.optimizer == "adadelta":
+        return torch.optim.Adadelta(groups, lr=spec.lr, rho=spec.rho, eps=1e-6)
     return torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum)
+
+
+@torch.no_grad()
+def apply_max_norm(model: nn.Module, max_norm: float) -> None:
+    """Rescale each row of the model's last ``nn.Linear`` weight to an L2 norm of at most ``max_norm``."""
+    last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    norms = last.weight.norm(dim=1, keepdim=True)
+    last.weight.mul_(torch.clamp(max_norm / norms.clamp(min=1e-12), max=1.0))
 
 
 def build_schedule(

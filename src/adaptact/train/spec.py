@@ -9,7 +9,7 @@ from typing import Any
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "SELECTIONS", "RunSpec"]
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
+OPTIMIZERS = ("adam", "adamw", "sgd", "adadelta")
 SCHEDULES = ("constant", "linear", "exponential", "step")
 SELECTIONS = ("final", "best_test", "posthoc")
 LOSSES = ("cross_entropy", "bce")
@@ -40,12 +40,15 @@ class RunSpec:
         augment: on-device augmentation: ``{"crop_padding": 4, "flip": True, "rotation": 30}``.
     Optimisation:
         epochs, or steps (the number of updates; it wins when set); batch_size; eval_batch_size.
-        optimizer (adam, adamw, sgd), lr, momentum, weight_decay, betas.
+        optimizer (adam, adamw, sgd, adadelta), lr, momentum (sgd), weight_decay, betas (adam, adamw),
+            rho (adadelta: Kim's 0.95).
         act_lr: own learning rate of the activation parameters (default: lr); their weight decay is
             act_weight_decay (default 0). act_schedule: whether the schedule also decays act_lr.
         schedule: constant; linear (per update to ``final_lr`` at the last step); exponential
             (``gamma`` per epoch); step (``gamma`` at ``milestones`` epochs).
         grad_clip: clip the global gradient norm to this value.
+        max_norm: after every update, rescale each row (output unit) of the last linear layer to an L2
+            norm of at most this (Kim's constraint on the softmax layer, 3).
         loss: cross_entropy, or bce (one logit, binary labels); l1, l2: penalties on the network's
             weights and biases (not on activation parameters).
     Evaluation and selection:
@@ -81,12 +84,14 @@ class RunSpec:
     momentum: float = 0.9
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
+    rho: float = 0.95
     act_lr: float | None = None
     act_weight_decay: float = 0.0
     act_schedule: bool = True
     schedule: str = "constant"
     schedule_options: dict[str, Any] = field(default_factory=dict)
     grad_clip: float | None = None
+    max_norm: float | None = None
     loss: str = "cross_entropy"
     l1: float = 0.0
     l2: float = 0.0
