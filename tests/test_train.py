@@ -190,8 +190,8 @@ def test_cli_train_rejects_a_bad_spec(capsys):
 
 
 def test_adadelta_with_max_norm_keeps_the_last_layer_rows_bounded():
-    rec = run(digits_spec(optimizer="adadelta", lr=1.0, max_norm=0.5, epochs=1))
-    assert rec.status == "ok" and rec.metrics["test_accuracy"] > 0.5
+    rec = run(digits_spec(optimizer="adadelta", lr=1.0, max_norm=3.0, epochs=5))
+    assert rec.status == "ok" and rec.metrics["test_accuracy"] > 0.9
     from adaptact.train.optim import apply_max_norm
 
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 5))
