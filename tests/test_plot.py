@@ -40,3 +40,14 @@ def test_plot_marks_lazy_units():
     pytest.importorskip("matplotlib")
     fig = aa.plot_activations(aa.create("pau", num_features="lazy"))
     assert "not initialised" in fig.axes[0].texts[0].get_text()
+
+
+@pytest.mark.parametrize("name", ["pau-fig1-init-fit", "farhadi-fig1"])
+def test_stand_alone_paper_figures(name, tmp_path):
+    pytest.importorskip("matplotlib")
+    from adaptact.report.paper_figures import draw_paper_figure
+
+    (path,) = draw_paper_figure(name, tmp_path)
+    assert path.name == f"{name}.png" and path.stat().st_size > 20_000
+    with pytest.raises(ValueError, match="pau-fig1-init-fit"):
+        draw_paper_figure("fig9", tmp_path)

@@ -200,3 +200,8 @@ def test_adadelta_with_max_norm_keeps_the_last_layer_rows_bounded():
     apply_max_norm(model, 3.0)
     assert torch.all(model[2].weight.norm(dim=1) <= 3.0 + 1e-5)
     assert model[0].weight.norm(dim=1).max() < 3.0  # only the last linear layer is constrained
+
+
+def test_a_spec_at_its_defaults_and_one_spelled_out_share_their_identity():
+    assert RunSpec().key() == RunSpec(lr=RunSpec().lr, batch_size=64).key()
+    assert RunSpec().key() != RunSpec(lr=0.5).key()

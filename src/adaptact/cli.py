@@ -117,8 +117,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_plot(args: argparse.Namespace) -> int:
     from adaptact.report import write_figures
+    from adaptact.report.paper_figures import PAPER_FIGURES, draw_paper_figure
 
-    for path in write_figures(args.dir):
+    if args.figure:
+        names = sorted(PAPER_FIGURES) if args.figure == "all" else [args.figure]
+        paths = [p for name in names for p in draw_paper_figure(name, args.dir or "results/figures")]
+    elif args.dir:
+        paths = write_figures(args.dir)
+    else:
+        print("give a results folder, or --figure NAME (stand-alone figures: " + ", ".join(sorted(PAPER_FIGURES))
+              + ", all)", file=sys.stderr)
+        return 2
+    for path in paths:
         print(path)
     return 0
 
@@ -228,8 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir")
     p.set_defaults(func=_cmd_report)
 
-    p = sub.add_parser("plot", help="draw the figures for a results folder")
-    p.add_argument("dir")
+    p = sub.add_parser("plot", help="draw the figures for a results folder, or a stand-alone paper figure")
+    p.add_argument("dir", nargs="?", help="results folder (with --figure: where to write, default results/figures)")
+    p.add_argument("--figure", default=None, help="pau-fig1-init-fit, farhadi-fig1 or all (need no training)")
     p.set_defaults(func=_cmd_plot)
 
     p = sub.add_parser("train", help="train one network with one activation and write its result record")

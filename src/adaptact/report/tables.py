@@ -35,6 +35,7 @@ class ExperimentReport:
     tests: pd.DataFrame
     unavailable: dict[str, str]
     checks: list[tuple[str, bool | None, str]]
+    derived_acts: dict[tuple[str, str, int], list[str]]
 
     # ---------------------------------------------------------------- long table
 
@@ -123,6 +124,10 @@ class ExperimentReport:
             lines += ["", f"*About the paper's numbers:* {e.published_note}"]
         if self.unavailable:
             lines += ["", "**Not run here:**"] + [f"- {k}: {v}" for k, v in self.unavailable.items()]
+        if self.derived_acts:
+            lines += ["", "**Per-layer activations of the derived rows** (from their source runs):", ""]
+            lines += [f"- {r} / {c} / seed {seed}: {', '.join(acts)}"
+                      for (r, c, seed), acts in sorted(self.derived_acts.items())]
         lines += ["", self._tests_markdown()]
         problems = self.runs[self.runs["status"] != "ok"]
         if len(problems):
@@ -162,8 +167,11 @@ def build_report(experiment: Experiment, runs: pd.DataFrame, profile: dict[str, 
     pairs = [(r.label, r.baseline) for r in experiment.rows if r.baseline]
     ctx = CheckContext(summary, runs, records or {})
     results = [(c.text, *c.evaluate(ctx)) for c in checks]
+    derived_rows = {r.label for r in experiment.rows if r.derive is not None}
+    derived = {cell: rec.spec["act"] for cell, rec in (records or {}).items()
+               if cell[0] in derived_rows and isinstance(rec.spec.get("act"), list)}
     return ExperimentReport(experiment, profile, runs, summary, mean_ranks(summary), paired_tests(runs, pairs),
-                            unavailable, results)
+                            unavailable, results, derived)
 
 
 @dataclass

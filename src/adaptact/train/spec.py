@@ -14,6 +14,8 @@ SCHEDULES = ("constant", "linear", "exponential", "step")
 SELECTIONS = ("final", "best_test", "posthoc")
 LOSSES = ("cross_entropy", "bce")
 
+#: bump when a default of RunSpec changes meaning: records made before then no longer match
+IDENTITY_VERSION = 1
 #: fields that do not change a run's result, left out of its identity hash
 _NOT_IDENTITY = ("data_dir", "progress", "device", "tags")
 
@@ -183,8 +185,13 @@ class RunSpec:
         return dataclasses.replace(self, **changes)
 
     def key(self) -> str:
-        """A stable hash of everything that changes the result (not the data location, device or tags)."""
-        d = {k: v for k, v in self.to_dict().items() if k not in _NOT_IDENTITY}
+        """A stable hash of everything that changes the result: the fields that differ from their
+        defaults (so a field added later, with a default, leaves existing records valid), except the
+        data location, device and tags. Changing a default's value changes results, so it must come with
+        a new :data:`IDENTITY_VERSION`."""
+        defaults = RunSpec().to_dict()
+        d = {k: v for k, v in self.to_dict().items() if k not in _NOT_IDENTITY and v != defaults[k]}
+        d["__version__"] = IDENTITY_VERSION
         text = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
