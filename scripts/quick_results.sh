@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:?usage: scripts/quick_results.sh DATA_DIR [group ...]}
 shift
-declare -A GROUPS=(
+declare -A EXPERIMENTS_OF=(
   [digits]="digits"
   [pau]="pau-mnist-fmnist pau-table5"
   [adact]="adact-table1"
@@ -19,6 +19,7 @@ declare -A GROUPS=(
 BIN=${BIN:-.venv/bin}
 for group in ${*:-digits pau adact abu farhadi davis}; do
   out=results/$group-quick
+  mkdir -p results
   dest=docs/results/$group
   rm -rf "$dest" && mkdir -p "$dest"
   {
@@ -27,7 +28,7 @@ for group in ${*:-digits pau adact abu farhadi davis}; do
     echo "Machine: $(uname -srm), $(nproc) CPU cores, no GPU; $("$BIN/python" -c 'import torch, adaptact; print(f"torch {torch.__version__}, adaptact {adaptact.__version__}")'); $(date -u +%Y-%m-%d)."
     echo
   } > "$dest/RUN.md"
-  for name in ${GROUPS[$group]}; do
+  for name in ${EXPERIMENTS_OF[$group]}; do
     start=$(date +%s)
     "$BIN/adaptact" reproduce "$name" --profile quick --data-dir "$DATA" --out "$out" --quiet --no-figures \
       > "$out-$name.log" 2>&1 || true
