@@ -113,9 +113,15 @@ def make_x(shape, dtype=torch.float64, seed=0, extreme=False):
     return x.to(dtype)
 
 
-def check_equal(case: Case, x64: torch.Tensor, channels, backend: str, dtype=torch.float32, transform=None):
-    """The fast path (``backend`` forced) on ``x64`` cast to ``dtype`` equals the reference (see module doc)."""
+def check_equal(case: Case, x64: torch.Tensor, channels, backend: str, dtype=torch.float32, transform=None,
+                device: str = "cpu"):
+    """The fast path (``backend`` forced) on ``x64`` cast to ``dtype`` equals the reference (see module doc).
+
+    Everything runs on ``device``; the float64 reference too.
+    """
     params64, options = case.make(channels)
+    params64 = [None if p is None else p.to(device) for p in params64]
+    options = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in options.items()}
     tensor_opts = {k: v for k, v in options.items() if isinstance(v, torch.Tensor)}
     leaves64 = [p for p in params64 if p is not None] + list(tensor_opts.values())
 
@@ -124,7 +130,7 @@ def check_equal(case: Case, x64: torch.Tensor, channels, backend: str, dtype=tor
         opts = {k: (cast(v) if isinstance(v, torch.Tensor) else v) for k, v in options.items()}
         return case.call(fn_module, x, params, opts)
 
-    x = x64.to(dtype)
+    x = x64.to(device, dtype)
     if transform is not None:
         x = transform(x)
     x = x.detach().requires_grad_(True)
@@ -133,7 +139,7 @@ def check_equal(case: Case, x64: torch.Tensor, channels, backend: str, dtype=tor
     with K.use(backend):
         y = run(K, x, lambda p: mapping[id(p)])
     g = torch.Generator().manual_seed(1)
-    dy = torch.randn(y.shape, generator=g, dtype=torch.float64)
+    dy = torch.randn(y.shape, generator=g, dtype=torch.float64).to(device)
     grads = torch.autograd.grad(y, [x] + leaves, dy.to(y.dtype))
 
     if dtype == torch.float32:

@@ -80,19 +80,49 @@ def test_rrelu_training_draws_the_same_slopes_in_c_and_triton(interpret):
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
+CUDA_SHAPES = SHAPES + [((4, 3, 33, 17), 3), ((5, 1000), 1000), ((70001,), None)]
+CUDA_SHAPE_IDS = SHAPE_IDS + ["4x3x33x17-c", "5x1000-c", "70001"]
+
+
 @cuda
 @pytest.mark.cuda
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("shape,channels", CUDA_SHAPES, ids=CUDA_SHAPE_IDS)
 @pytest.mark.parametrize("case", SUBSET_CASES, ids=SUBSET_IDS)
-def test_triton_on_cuda_equals_reference(case, dtype):
-    params, options = case.make(3)
-    x = make_x((4, 3, 33, 17), dtype=torch.float32).to("cuda", dtype).requires_grad_(True)
-    move = lambda p: p.detach().float().cuda().requires_grad_(True) if isinstance(p, torch.Tensor) else p  # noqa: E731
-    params = [move(p) for p in params]
-    options = {k: move(v) for k, v in options.items()}
-    with K.use("triton"):
-        y = case.call(K, x, params, options)
-    with K.use("reference"):
-        y_ref = case.call(K, x, params, options)
-    tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-2, atol=1e-2)
-    torch.testing.assert_close(y.float(), y_ref.float(), **tol)
+def test_triton_on_cuda_equals_reference(case, shape, channels):
+    """Outputs, input and parameter gradients of the CUDA kernels equal the float64 reference."""
+    check_equal(case, make_x(shape), channels, "triton", device="cuda")
+
+
+@cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
+@pytest.mark.parametrize("case", SUBSET_CASES, ids=SUBSET_IDS)
+def test_triton_on_cuda_half_precision(case, dtype):
+    check_equal(case, make_x((4, 3, 33, 17)), 3, "triton", dtype=dtype, device="cuda")
+
+
+@cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("case", SUBSET_CASES, ids=SUBSET_IDS)
+def test_triton_on_cuda_extreme_and_strided_inputs(case):
+    check_equal(case, make_x((2, 3, 13), extreme=True), 3, "triton", device="cuda")
+    check_equal(case, make_x((2, 3, 6, 6)), 3, "triton", device="cuda", transform=lambda x: x.transpose(2, 3))
+
+
+@cuda
+@pytest.mark.cuda
+def test_every_trainable_unit_runs_fused_on_cuda():
+    """Each dispatched unit's module picks the Triton path on CUDA and matches its reference."""
+    import adaptact as aa
+
+    for name in aa.list_activations(trainable=True):
+        torch.manual_seed(0)
+        unit = aa.create(name, num_features=3).cuda().eval()
+        x = make_x((4, 3, 9, 9)).float().cuda().requires_grad_(True)
+        with K.use("auto"), K.record() as used:
+            y = unit(x)
+        with K.use("reference"):
+            y_ref = unit(x)
+        torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5, msg=lambda m: f"{name}: {m}")
+        if used:  # units with a GELU basis have no fused formula and stay on the reference
+            assert used[-1] == ("reference" if "gelu" in name else "triton"), f"{name} ran on {used[-1]}"

@@ -29,8 +29,14 @@ def _figure(rows: int, cols: int, width: float = 3.2, height: float = 2.5):
     return fig, axes
 
 
+#: Greek letters of row names spelled out, so that file names stay ASCII
+_SPELLED = {"α": "alpha", "β": "beta", "γ": "gamma", "σ": "sigma"}
+
+
 def _slug(text: str) -> str:
-    return "".join(ch if ch.isalnum() else "-" for ch in text).strip("-").lower()
+    """An ASCII file-name part: letters and digits kept, Greek letters spelled out, the rest ``-``."""
+    text = "".join(_SPELLED.get(ch, ch) for ch in text.lower())
+    return "".join(ch if ch.isascii() and ch.isalnum() else "-" for ch in text).strip("-")
 
 
 def _by(records: Sequence[RunRecord], *keys: str) -> dict[tuple, list[RunRecord]]:
@@ -100,30 +106,45 @@ def learned_activations(exp: Experiment, records: Sequence[RunRecord], folder: P
 # ----------------------------------------------------------------------------- training curves
 
 
+#: panels of one kind side by side before a figure wraps to a new band
+CURVE_PANELS_PER_BAND = 4
+
+
 def training_curves(exp: Experiment, records: Sequence[RunRecord], folder: Path) -> list[Path]:
-    """Test accuracy and training loss over epochs, mean over seeds, one line per row, one column of panels per column."""
+    """Test accuracy and training loss over epochs, mean over seeds, one line per row.
+
+    One pair of panels (accuracy above, loss below) per column, at most
+    :data:`CURVE_PANELS_PER_BAND` pairs side by side; more columns wrap to further bands.
+    """
     groups = _by(records, "column", "row")
     cols = _ordered(exp, groups, 0, "columns")
     if not cols:
         return []
-    fig, axes = _figure(2, len(cols), 4.0, 2.8)
+    per_band = min(len(cols), CURVE_PANELS_PER_BAND)
+    bands = math.ceil(len(cols) / per_band)
+    fig, axes = _figure(2 * bands, per_band, 4.0, 2.8)
     for j, col in enumerate(cols):
+        band, slot = divmod(j, per_band)
+        acc_ax, loss_ax = axes[2 * band][slot], axes[2 * band + 1][slot]
         for i, row in enumerate(_ordered(exp, groups, 1, "rows")):
             recs = [r for r in groups.get((col, row), []) if r.curves.get("epoch")]
             if not recs:
                 continue
             n = min(len(r.curves["epoch"]) for r in recs)
             epoch = recs[0].curves["epoch"][:n]
-            for k, (key, scale) in enumerate((("test_accuracy", 100.0), ("train_loss", 1.0))):
+            for ax, (key, scale) in zip((acc_ax, loss_ax), (("test_accuracy", 100.0), ("train_loss", 1.0))):
                 values = np.array([[np.nan if v is None else v for v in r.curves[key][:n]] for r in recs]) * scale
-                axes[k][j].plot(epoch, np.nanmean(values, 0), label=row, color=f"C{i % 10}",
-                                ls="-" if i < 10 else "--", lw=1.2)
-        axes[0][j].set_title(col, fontsize=9)
-        axes[0][j].set_ylabel("test accuracy (%)", fontsize=8)
-        axes[1][j].set_ylabel("training loss", fontsize=8)
-        axes[1][j].set_xlabel("epoch", fontsize=8)
-        axes[1][j].set_yscale("log")
-    axes[0][-1].legend(fontsize=6, loc="lower right")
+                ax.plot(epoch, np.nanmean(values, 0), label=row, color=f"C{i % 10}", ls="-" if i < 10 else "--", lw=1.2)
+        acc_ax.set_title(col, fontsize=9)
+        acc_ax.set_ylabel("test accuracy (%)", fontsize=8)
+        loss_ax.set_ylabel("training loss", fontsize=8)
+        loss_ax.set_xlabel("epoch", fontsize=8)
+        loss_ax.set_yscale("log")
+    for k in range(len(cols), bands * per_band):  # empty slots of the last band
+        band, slot = divmod(k, per_band)
+        axes[2 * band][slot].set_axis_off()
+        axes[2 * band + 1][slot].set_axis_off()
+    axes[0][per_band - 1].legend(fontsize=6, loc="lower right")
     fig.suptitle(f"{exp.name}: training curves (mean over seeds)")
     return [_save(fig, folder / f"{exp.name}-curves.png")]
 
