@@ -1,9 +1,10 @@
 """The Triton kernels equal the reference: on CPU through TRITON_INTERPRET=1, on CUDA when a GPU is present.
 
 Without a CUDA device this module sets ``TRITON_INTERPRET=1`` before triton is
-imported. Skipped when triton is not installed (it is in the ``gpu`` extra, not in
-``dev``: its wheel is about 280 MB). The interpreter runs every program
-instance in numpy, so these cases use small shapes.
+imported. Skipped when triton is not installed (it is in the ``gpu`` and ``dev``
+extras). The interpreter runs every program instance in numpy, so these cases
+use small shapes; the CUDA cases (skipped without a GPU) check outputs and every
+gradient on the device.
 """
 from __future__ import annotations
 
