@@ -131,6 +131,49 @@ def test_one_hot_blend_is_its_basis_function():
     torch.testing.assert_close(unit(X), F.relu(X))
 
 
+@pytest.mark.parametrize("shape", [(16, 3, 5, 4), (32, 7), (50,)])
+def test_batch_standardize_is_batch_norm_in_training_mode(shape):
+    t = 3 * torch.randn(shape, dtype=torch.float64) + 1
+    y = AF.batch_standardize(t)
+    channels = 1 if len(shape) == 1 else shape[1]
+    ref = F.batch_norm(t.reshape(shape[0], channels, -1) if len(shape) > 1 else t.reshape(1, 1, -1), None, None,
+                       training=True, eps=AF.BATCH_NORM_EPS).reshape(shape)
+    torch.testing.assert_close(y, ref)
+    dims = [d for d in range(len(shape)) if d != 1] if len(shape) > 1 else [0]
+    torch.testing.assert_close(y.mean(dims), torch.zeros_like(y.mean(dims)), atol=1e-12, rtol=0)
+
+
+def test_abu_with_basis_batchnorm_blends_normalised_basis_outputs():
+    """SMCN_BN's ABU in the authors' code: y = sum_j w_j BN(f_j(x)), batch statistics in eval too."""
+    unit = f64("abu", basis_batchnorm=True, init=[0.1, 0.2, 0.3, 0.25, 0.15])
+    x = torch.randn(8, 4, 3, 3, dtype=torch.float64)
+    beta = unit.basis_params.detach()
+    outputs = [torch.tanh(x), F.elu(x), F.relu(x), x, x * torch.sigmoid(beta * x)]
+    want = sum(w * AF.batch_standardize(f) for w, f in zip([0.1, 0.2, 0.3, 0.25, 0.15], outputs))
+    torch.testing.assert_close(unit(x), want)
+    torch.testing.assert_close(unit.eval()(x), want)
+    assert "basis_batchnorm=True" in repr(unit)
+
+
+def test_abu_basis_batchnorm_gradcheck():
+    x = torch.randn(6, 2, 3, dtype=torch.float64, requires_grad=True)
+    w = torch.tensor([0.3, -0.2, 0.5, 0.1, 0.4], dtype=torch.float64, requires_grad=True)
+    beta = torch.tensor([0.8], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, w, b: AF.abu(x, w, b, basis_batchnorm=True), (x, w, beta))
+
+
+def test_basis_batchnorm_runs_on_the_reference_and_a_forced_fused_mode_says_why():
+    unit = aa.create("abu", basis_batchnorm=True)
+    x = torch.randn(4, 3, 5, 5)
+    with aa.kernels.record() as used:
+        unit(x)
+    assert used == ["reference"]
+    with aa.kernels.use("fused"), pytest.raises(aa.kernels.KernelUnavailable, match="batch normalisation"):
+        unit(x)
+    with pytest.raises(ValueError, match="basis_batchnorm"):
+        aa.create("abu", basis_batchnorm="yes")
+
+
 def test_mixture_starts_as_half_identity_half_relu():
     torch.testing.assert_close(f64("mixture")(X), 0.5 * X + 0.5 * F.relu(X))
 

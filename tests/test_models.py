@@ -7,7 +7,7 @@ from torch import nn
 
 import adaptact as aa
 from adaptact.models import create_model, list_models, model_info
-from adaptact.units import PAU, AdaptiveGumbel, AdaptiveReLU, Maxout
+from adaptact.units import PAU, AdaptiveGumbel, AdaptiveReLU, Blend, Maxout
 
 
 def count(model: nn.Module) -> int:
@@ -103,6 +103,17 @@ def test_smcn_bn_can_use_batch_statistics_at_test_time():
     a = net(x)
     b = net(torch.cat([x[:2], 5 * x[2:]]))
     assert not torch.allclose(a[:2], b[:2])  # the other images changed the statistics
+
+
+def test_smcn_bn_batch_normalises_the_basis_outputs_of_its_abu_units():
+    net = create_model("smcn_bn", in_channels=3, width_divisor=8, act="abu", blend_basis_batchnorm=True)
+    blends = [m for m in net.modules() if isinstance(m, Blend)]
+    assert len(blends) == 6 and all(m.basis_batchnorm for m in blends)
+    assert net(torch.randn(4, 3, 32, 32)).shape == (4, 10)
+    fixed = create_model("smcn_bn", in_channels=3, width_divisor=8, act="relu", blend_basis_batchnorm=True)
+    assert not any(isinstance(m, Blend) for m in fixed.modules())  # fixed activations are left alone
+    with pytest.raises(ValueError, match="blend_basis_batchnorm"):
+        create_model("smcn", in_channels=3, act="abu", blend_basis_batchnorm=True)
 
 
 def test_sentence_cnn():

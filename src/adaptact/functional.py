@@ -39,6 +39,7 @@ __all__ = [
     "apl",
     "arelu",
     "basis_function",
+    "batch_standardize",
     "blend",
     "blend_weights",
     "channel_view",
@@ -293,6 +294,25 @@ def blend_weights(raw: Tensor, normalization: str = "none") -> Tensor:
     raise ValueError(f"unknown normalization {normalization!r}; choose from {list(NORMALIZATIONS)}")
 
 
+#: epsilon of :func:`batch_standardize` (TensorFlow's batch-norm default, which the ABU authors' code used)
+BATCH_NORM_EPS = 1e-3
+
+
+def batch_standardize(t: Tensor, eps: float = BATCH_NORM_EPS) -> Tensor:
+    r"""Batch normalisation without parameters or running statistics: :math:`(t - \mu) / \sqrt{\sigma^2 + \epsilon}`.
+
+    :math:`\mu, \sigma^2` (biased) are taken per channel (dim 1) over every other dim of an
+    ``(N, C, *)`` input, as ``BatchNorm1d``/``BatchNorm2d`` in training mode do; a 1-D input is one
+    channel. Always the current batch's statistics, in training and evaluation alike.
+    """
+    if t.dim() < 2:
+        mean, var = t.mean(), t.var(unbiased=False)
+    else:
+        dims = [0] + list(range(2, t.dim()))
+        var, mean = torch.var_mean(t, dim=dims, keepdim=True, unbiased=False)
+    return (t - mean) * torch.rsqrt(var + eps)
+
+
 def blend(
     x: Tensor,
     weights: Tensor,
@@ -300,6 +320,7 @@ def blend(
     basis_params: Tensor | None = None,
     normalization: str = "none",
     training: bool = False,
+    basis_batchnorm: bool = False,
 ) -> Tensor:
     r"""Weighted blend of basis functions: :math:`y = \sum_j \hat w_j f_j(x)`.
 
@@ -311,6 +332,9 @@ def blend(
             order (e.g. Swish's :math:`\beta`, PReLU's slope), ``(k,)`` or ``(C, k)``.
         normalization: how raw weights become :math:`\hat w` (:func:`blend_weights`).
         training: passed to stochastic basis functions (RReLU).
+        basis_batchnorm: batch-normalise each basis output before blending,
+            :math:`y = \sum_j \hat w_j\,\mathrm{BN}(f_j(x))` with :func:`batch_standardize`
+            (the ABU authors' code does this in SMCN_BN).
     """
     fns = [basis_function(n) for n in basis]
     if weights.shape[-1] != len(fns):
@@ -321,7 +345,8 @@ def blend(
     y = None
     offset = 0
     for j, b in enumerate(fns):
-        term = _coefficient(w, j) * _apply_basis(xc, b, own, offset, training)
+        f = _apply_basis(xc, b, own, offset, training)
+        term = _coefficient(w, j) * (batch_standardize(f) if basis_batchnorm else f)
         offset += b.num_params
         y = term if y is None else y + term
     return y.to(x.dtype)
@@ -338,13 +363,14 @@ def abu(
     normalization: str = "none",
     basis: Sequence[str] = ABU_BASIS,
     training: bool = False,
+    basis_batchnorm: bool = False,
 ) -> Tensor:
     r"""Adaptive Blending Unit (Sütfeld et al.): :math:`y = \sum_j \hat w_j f_j(x)`.
 
     Default basis ``tanh, elu, relu, identity, swish_beta``;
     ``basis_params`` holds Swish's :math:`\beta`. See :func:`blend`.
     """
-    return blend(x, weights, basis, basis_params, normalization, training)
+    return blend(x, weights, basis, basis_params, normalization, training, basis_batchnorm)
 
 
 def adact(x: Tensor, weights: Tensor, prelu_slope: Tensor, training: bool = False) -> Tensor:

@@ -15,7 +15,7 @@ COLUMNS = [
     Column("SMCN10 Adam C10", {"model": "smcn10", **ADAM, **C10}),
     Column("SMCN_S Adam C10", {"model": "smcn_s", **ADAM, **C10}),
     Column("SMCN_BN Adam C10", {"model": "smcn_bn", **ADAM, **C10,
-                                "model_options": {"bn_batch_stats_at_test": True}}),
+                                "model_options": {"bn_batch_stats_at_test": True, "blend_basis_batchnorm": True}}),
     Column("SMCN Momentum C10", {"model": "smcn", **MOMENTUM, **C10}),
     Column("SMCN Adam C100", {"model": "smcn", **ADAM, **C100}),
 ]

@@ -66,9 +66,10 @@ def abu(
     normalization: str = "none",
     basis: Sequence[str] = AF.ABU_BASIS,
     training: bool = False,
+    basis_batchnorm: bool = False,
 ) -> Tensor:
     """Adaptive Blending Unit: :func:`blend` over ABU's basis (see :func:`adaptact.functional.abu`)."""
-    return blend(x, weights, basis, basis_params, normalization, training)
+    return blend(x, weights, basis, basis_params, normalization, training, basis_batchnorm)
 
 
 def adact(x: Tensor, weights: Tensor, prelu_slope: Tensor, training: bool = False) -> Tensor:

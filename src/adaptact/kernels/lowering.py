@@ -106,8 +106,11 @@ def lower_blend(
     basis_params: Optional[Tensor] = None,
     normalization: str = "none",
     training: bool = False,
+    basis_batchnorm: bool = False,
 ) -> Lowering:
     basis = tuple(basis)
+    if basis_batchnorm:
+        return "batch normalisation of the basis outputs needs batch statistics (no fused kernel)"
     if normalization not in AF.NORMALIZATIONS:
         return f"unknown normalization {normalization!r}"
     if weights.dim() == 0 or weights.shape[-1] != len(basis):

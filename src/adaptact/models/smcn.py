@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from adaptact.models.layers import ActSpec, SamePadMaxPool2d, conv_act, he_truncated_normal_, linear_act
+from adaptact.units.blend import Blend
 
 __all__ = ["SMCN", "SMCN_VARIANTS"]
 
@@ -33,7 +34,9 @@ class SMCN(nn.Module):
         the pools (10 hidden layers, 2,010,762 parameters);
         ``s``: no dropout, average pools 2x2/2 (the activations are the only non-linearity);
         ``bn``: no dropout, batch norm before every activation (``bn_batch_stats_at_test=True``
-        keeps using batch statistics at test time, as the authors' code does).
+        keeps using batch statistics at test time, as the authors' code does;
+        ``blend_basis_batchnorm=True`` also batch-normalises each basis output of every
+        blend unit (ABU) before blending, as that code does for ABU).
 
     Args:
         width_divisor: divides every width (the quick profiles use 4: conv 16, dense 96/48).
@@ -54,6 +57,7 @@ class SMCN(nn.Module):
         dropout: float = 0.5,
         dense_init: str = "he",
         bn_batch_stats_at_test: bool = False,
+        blend_basis_batchnorm: bool = False,
         act_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -91,6 +95,12 @@ class SMCN(nn.Module):
             *linear_act(d1, d2, act, o, batch_norm=bn), nn.Linear(d2, num_classes),
         )
         self._init(dense_init)
+        if blend_basis_batchnorm:
+            if variant != "bn":
+                raise ValueError("blend_basis_batchnorm belongs to the 'bn' variant (SMCN_BN)")
+            for m in self.modules():
+                if isinstance(m, Blend):
+                    m.basis_batchnorm = True
 
     @torch.no_grad()
     def _init(self, dense_init: str) -> None:

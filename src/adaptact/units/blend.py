@@ -31,6 +31,10 @@ class Blend(ActivationUnit):
         num_features: ``None`` (one weight vector per layer), an int (per channel) or ``"lazy"``.
         init: initial raw weights: a number for all, a sequence of ``m``, or
             ``None`` for :math:`1/m` each.
+        basis_batchnorm: batch-normalise each basis output before blending
+            (:func:`adaptact.functional.batch_standardize`: per channel, batch
+            statistics in training and evaluation alike, no parameters), as the
+            ABU authors' code does in SMCN_BN. Runs on the reference path.
 
     Attributes:
         weight: raw blend weights, ``(m,)`` or ``(C, m)``.
@@ -45,11 +49,15 @@ class Blend(ActivationUnit):
         normalization: str = "none",
         num_features: NumFeatures = None,
         init: float | Sequence[float] | None = None,
+        basis_batchnorm: bool = False,
         *,
         device=None,
         dtype=None,
     ) -> None:
         super().__init__(num_features, device=device, dtype=dtype)
+        if not isinstance(basis_batchnorm, bool):
+            raise ValueError(f"basis_batchnorm must be True or False, got {basis_batchnorm!r}")
+        self.basis_batchnorm = basis_batchnorm
         basis = tuple(basis)
         if not basis:
             raise ValueError("basis must name at least one function")
@@ -88,10 +96,14 @@ class Blend(ActivationUnit):
         return AF.blend_weights(self.weight, self.normalization)
 
     def forward(self, x: Tensor) -> Tensor:
-        return kernels.blend(x, self.weight, self.basis, self.basis_params, self.normalization, self.training)
+        return kernels.blend(x, self.weight, self.basis, self.basis_params, self.normalization, self.training,
+                             self.basis_batchnorm)
 
     def _repr_options(self) -> dict[str, Any]:
-        return {"basis": self.basis, "normalization": self.normalization}
+        options: dict[str, Any] = {"basis": self.basis, "normalization": self.normalization}
+        if self.basis_batchnorm:
+            options["basis_batchnorm"] = True
+        return options
 
 
 def _hardened_module(name: str, own: list[float]) -> nn.Module:
