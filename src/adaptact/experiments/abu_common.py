@@ -30,5 +30,5 @@ BASE = dict(batch_size=256, epochs=None, steps=60_000, eval_batch_size=1024, sel
 QUICK = dict(steps=300, batch_size=128, eval_every=10, checkpoint_every=50, record_every=25, record_preact=True,
              model_options={"width_divisor": 4},
              data_options={"val_size": 500, "train_subset": 10_000, "test_subset": 2_000})
-QUICK_BUDGET = "about 6 minutes on 2 CPU cores (plus a one-time JPEG decode of CIFAR-10)"
+QUICK_BUDGET = "4-7 minutes on 2 CPU cores (table 1: 7, table 2: 4, table 3: 5) plus a one-time JPEG decode of CIFAR-10"
 FULL_BUDGET = "30 runs x 60k steps per cell: about 25 CPU-hours per run, GPU only (200-400 GPU-hours in all)"

@@ -49,7 +49,7 @@ EXPERIMENT = Experiment(
             columns_spec={"FER": {"data_options": {"train_subset": 8_000}}},
             expect="AdAct and Optimized within 2 pp of ReLU on every data set; in every layer the largest "
                    "softmax weight above 1/7; the argmax choices build a valid network",
-            budget="about 8 minutes on 2 CPU cores (plus a one-time JPEG decode of CIFAR-10 and FER)",
+            budget="about 5 minutes on 2 CPU cores (plus a one-time JPEG decode of CIFAR-10 and FER)",
             checks=(C.within_spread(None, 2.0, rows=("ConvNet-AdAct", "ConvNet-ReLU")),
                     C.within_spread(None, 2.0, rows=("ConvNet-Optimized", "ConvNet-ReLU")),
                     C.adact_weights_moved(), C.runs_finished(("ConvNet-Optimized",)))),

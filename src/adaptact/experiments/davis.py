@@ -18,7 +18,7 @@ BASE = dict(model="mlp", data="mnist", optimizer="adam", lr=1e-3, batch_size=128
             eval_train=True, record_every=0,
             data_options={"normalization": "mean-std", "mean": [0.1307], "std": [0.3081]})
 QUICK = Profile("quick", {"epochs": 5, "data_options": {"train_subset": 10_000}}, seeds=1,
-                budget="about 1-2 minutes on 2 CPU cores")
+                budget="under half a minute on 2 CPU cores")
 FULL = Profile("full", {"epochs": 100}, seeds=3, budget="about 2-6 CPU-hours per seed")
 NO_NUMBERS = "the paper shows curves only (Figs. 4-9); it prints no accuracies"
 

@@ -22,7 +22,7 @@ EXPERIMENT = Experiment(
         "quick": Profile("quick", {"epochs": 30}, seeds=5,
                          expect="every unit reaches 90% or more (the sigmoid-shaped ones learn slowest); "
                                 "differences of a few tenths are noise at 450 test images",
-                         budget="about 2 minutes on 2 CPU cores",
+                         budget="under a minute on 2 CPU cores",
                          checks=(C.at_least(None, 90.0), C.finite_everywhere(),
                                  C.close_to_best("PAU", ("ReLU", "LReLU", "SiLU"), "digits MLP 64-64", 1.0),
                                  C.close_to_best("ABU", ("ReLU", "LReLU", "SiLU"), "digits MLP 64-64", 1.0))),

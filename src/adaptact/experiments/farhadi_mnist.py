@@ -22,7 +22,7 @@ EXPERIMENT = Experiment(
     profiles={
         "quick": Profile("quick", {"epochs": 2, "data_options": {"val_size": 0, "train_subset": 20_000}}, seeds=1,
                          expect="all cells >= 96% and within about 1.5 pp of each other; alpha stays finite",
-                         budget="about 4 minutes on 2 CPU cores",
+                         budget="about 2-3 minutes on 2 CPU cores",
                          checks=(C.at_least(None, 96.0), C.within_spread(None, 1.5, across_columns=True),
                                  C.finite_everywhere())),
         "full": Profile("full", {"epochs": 150}, seeds=1, budget="about 8-17 CPU-hours"),

@@ -25,7 +25,7 @@ EXPERIMENT = Experiment(
     profiles={
         "quick": Profile("quick", {"epochs": 4, "model_options": {"embed_dim": 64, "maps": 50}}, seeds=1,
                          expect="conv ReLU / dense ReLU >= 60%; no cell diverges, except perhaps AGumb-conv with a "
-                                "ReLU dense layer (paper: 52.3, chance)", budget="about 4 minutes on 2 CPU cores",
+                                "ReLU dense layer (paper: 52.3, chance)", budget="about 2 minutes on 2 CPU cores",
                          checks=(C.at_least(("conv ReLU",), 60.0, ("dense ReLU",)),
                                  # above chance (50%) by a margin: every cell but the paper's own failure
                                  C.at_least(("conv ReLU", "conv AReLU"), 55.0),

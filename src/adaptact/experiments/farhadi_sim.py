@@ -33,7 +33,7 @@ EXPERIMENT = Experiment(
         "quick": Profile("quick", {"epochs": 30, "data_options": {"samples": 10_000}}, seeds=1,
                          expect="1-layer cells >= 90%; 8-layer ReLU teacher: fitted Sig clearly below fitted "
                                 "ReLU/AReLU (paper 57.3 vs 89.3/89.9); AGumb >= Sig - 1 pp in every row",
-                         budget="about 4 minutes on 2 CPU cores",
+                         budget="about 3-5 minutes on 2 CPU cores",
                          checks=(C.at_least(("1 layer, Sig teacher", "1 layer, ReLU teacher"), 90.0),
                                  C.cell_gap(("8 layers, ReLU teacher", "fitted ReLU"),
                                             ("8 layers, ReLU teacher", "fitted Sig"), 5.0,
