@@ -305,11 +305,8 @@ def batch_standardize(t: Tensor, eps: float = BATCH_NORM_EPS) -> Tensor:
     ``(N, C, *)`` input, as ``BatchNorm1d``/``BatchNorm2d`` in training mode do; a 1-D input is one
     channel. Always the current batch's statistics, in training and evaluation alike.
     """
-    if t.dim() < 2:
-        mean, var = t.mean(), t.var(unbiased=False)
-    else:
-        dims = [0] + list(range(2, t.dim()))
-        var, mean = torch.var_mean(t, dim=dims, keepdim=True, unbiased=False)
+    dims = [0] + list(range(2, t.dim())) if t.dim() >= 2 else [0]
+    var, mean = torch.var_mean(t, dim=dims, keepdim=True, unbiased=False)
     return (t - mean) * torch.rsqrt(var + eps)
 
 
