@@ -169,7 +169,7 @@ def test_unknown_experiment_lists_what_exists(capsys):
     from adaptact.cli import main
 
     assert main(["reproduce", "nope", "--quiet"]) == 2
-    assert "pau-mnist-fmnist" in capsys.readouterr().out
+    assert "pau-mnist-fmnist" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown run spec field"):
         reproduce("digits", overrides={"epoch": 1})
 

@@ -186,7 +186,7 @@ def test_cli_train_writes_a_record(tmp_path, capsys):
 
 def test_cli_train_rejects_a_bad_spec(capsys):
     assert cli(["train", "--model", "lenet", "--data", "digits", "--act", "nope", "--quiet"]) == 2
-    assert "unknown activation" in capsys.readouterr().out
+    assert "unknown activation" in capsys.readouterr().err
 
 
 def test_adadelta_with_max_norm_keeps_the_last_layer_rows_bounded():

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 import adaptact as aa
-from adaptact import kernels
+from adaptact import argcheck, kernels
 
 __all__ = ["UnitResult", "NetworkResult", "bench_units", "bench_networks", "environment", "main"]
 
@@ -296,19 +296,38 @@ def format_networks(results: Sequence[NetworkResult]) -> str:
     return "\n".join(lines)
 
 
+def _unit_name(text: str) -> str:
+    """A registered activation name (native ones included), checked before anything is timed."""
+    from adaptact.registry import entry
+
+    try:
+        entry(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
 def add_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the benchmark's options to ``p`` (shared by ``benchmarks/units.py`` and ``adaptact bench``)."""
-    p.add_argument("--units", nargs="+", help="unit names (default: every trainable unit; --quick: the target units)")
+    """Add the benchmark's options to ``p`` (shared by ``benchmarks/units.py`` and ``adaptact bench``).
+
+    Every value is checked as it is parsed (:mod:`adaptact.argcheck`): unit names, shapes, an
+    available device, counts, and a writable ``--out``, so a bad one is refused before any timing.
+    """
+    p.add_argument("--units", nargs="+", type=_unit_name,
+                   help="unit names (default: every trainable unit; --quick: the target units)")
     p.add_argument("--quick", action="store_true", help="the target units at (64, 64, 32, 32) only, fewer repeats")
-    p.add_argument("--shapes", nargs="+", default=None, metavar="N,C,...",
+    p.add_argument("--shapes", nargs="+", type=argcheck.shape, default=None, metavar="N,C,...",
                    help="input shapes, e.g. 64,64,32,32 4096,1024 (default: those two; --quick: the first)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cpu, and cuda too when present)")
-    p.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (default 15, quick 7)")
+    p.add_argument("--device", type=argcheck.compute_device, default=None,
+                   help="cpu or cuda (default: cpu, and cuda too when present)")
+    p.add_argument("--repeats", type=argcheck.positive_int(10_000), default=None,
+                   help="timed runs per measurement (default 15, quick 7)")
     p.add_argument("--no-networks", action="store_true", help="skip the LeNet/VGG-8 training steps")
     p.add_argument("--compile", action="store_true",
                    help="also time torch.compile of the reference formulas (always on CUDA)")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
-    p.add_argument("--out", default=None, help="write the results as JSON to this file")
+    p.add_argument("--threads", type=argcheck.positive_int(1024), default=None,
+                   help="torch.set_num_threads (default: torch's choice)")
+    p.add_argument("--out", type=argcheck.output_file, default=None, help="write the results as JSON to this file")
     return p
 
 
@@ -325,7 +344,7 @@ def run(args: argparse.Namespace, echo: Callable[[str], None] = print) -> dict:
         dtypes = [torch.float32] + ([torch.bfloat16] if device == "cuda" else [])
         shapes = QUICK_SHAPES if args.quick else SHAPES
         if args.shapes:
-            shapes = tuple(tuple(int(n) for n in s.split(",")) for s in args.shapes)
+            shapes = tuple(args.shapes)
         if device == "cuda":
             shapes = tuple(shapes) + ((64 * 1024 * 1024,),)
         for dtype in dtypes:

@@ -1,9 +1,36 @@
-"""The ``adaptact`` command line."""
+"""The ``adaptact`` command line.
+
+Every command checks all its arguments and paths before it does any work (``train`` also
+loads the data and builds the model once, so a bad option or a model that cannot read the
+data is refused before training). A user error ends in one line on stderr,
+``adaptact <command>: error: <message>``, naming the option, file or value:
+
+- exit status 2: a refused argument (argparse's own errors and :class:`~adaptact.argcheck.UsageError`)
+  or any ``ValueError`` the library raises about the input (``DataError`` included);
+- exit status 1: the environment stops the command (``OSError``, a forced kernel backend
+  that cannot run, a missing optional package); 130: interrupted.
+
+Any other exception is a bug and keeps its traceback; ``--debug`` (before or after the
+command) shows the traceback of user errors too.
+"""
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib.util
 import json
+import math
 import sys
+import tempfile
+from pathlib import Path
+
+from adaptact.argcheck import (
+    UsageError, check, device, existing_folder, finite_positive_float, output_file, output_folder, positive_int,
+    seed,
+)
+
+#: optional packages and the extra of adaptact that installs them
+OPTIONAL_PACKAGES = {"matplotlib": "plot", "pandas": "report", "ray": "distributed", "triton": "gpu", "PIL": "data"}
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -62,38 +89,57 @@ def _list_datasets() -> int:
 
 
 def _cmd_data_fetch(args: argparse.Namespace) -> int:
-    from adaptact.data import DataError, fetch
+    from adaptact.data import fetch
 
-    try:
-        files = fetch(args.name, args.data_dir, optional=args.optional, overwrite=args.overwrite)
-    except (DataError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    files = fetch(args.name, args.data_dir, optional=args.optional, overwrite=args.overwrite)
     for f in files:
         check = "verified" if f["verified"] else "NOT verified (no published checksum)"
         print(f"{f['status']:>10}  {f['file']}  ({check})")
     return 0
 
 
+def _experiments_with_includes(exp) -> list:
+    """``exp`` and, first, every experiment it includes (recursively)."""
+    from adaptact.experiments import get_experiment
+
+    return [e for name in exp.includes for e in _experiments_with_includes(get_experiment(name))] + [exp]
+
+
+def _check_planned_runs(exp, profile: str, seeds: int | None, overrides: dict) -> None:
+    """Validate every run ``reproduce`` would start (the ones derived from others' results come later)."""
+    for e in _experiments_with_includes(exp):
+        planned, _ = e.plan(profile, seeds, (), **overrides)
+        for cell, spec in planned:
+            try:
+                spec.validate()
+            except ValueError as err:
+                raise UsageError(f"{e.name}, cell {cell.row} / {cell.column}: {err}") from err
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from adaptact.experiments import reproduce
+    from adaptact.experiments import get_experiment, reproduce
     from adaptact.report import write_figures, write_report
 
-    console = Console()
-    overrides = _pairs(args.set, "--set")
+    exp = get_experiment(args.name)
+    if exp.unavailable:
+        raise UsageError(f"{exp.name} cannot be reproduced here: {exp.unavailable}")
+    overrides = _spec_fields(args.set, "--set")
     if args.data_dir:
-        overrides["data_dir"] = args.data_dir
+        overrides["data_dir"] = str(args.data_dir)
     if args.device:
         overrides["device"] = args.device
-    out = args.out or f"results/{args.name}-{args.profile}"
-    try:
-        summary = reproduce(args.name, args.profile, seeds=args.seeds, out=out, engine=args.engine,
-                            workers=args.workers, progress=not args.quiet, overrides=overrides)
-    except ValueError as err:
-        console.print(f"[red]error:[/red] {err}")
-        return 2
+    if "device" in overrides:
+        check("--device", device, overrides["device"])
+    if args.engine == "ray":
+        _need_package("ray", "--engine ray")
+    out = check("--out", output_folder, args.out or f"results/{exp.name}-{args.profile}")
+    _check_planned_runs(exp, args.profile, args.seeds, overrides)
+
+    console = Console()
+    summary = reproduce(exp, args.profile, seeds=args.seeds, out=out, engine=args.engine,
+                        workers=args.workers, progress=not args.quiet, overrides=overrides)
     console.print(f"{summary.ran} run(s) done now, {summary.skipped} already recorded, {summary.failed} failed, "
                   f"{summary.seconds / 60:.1f} min")
     for what, why in summary.unavailable.items():
@@ -106,10 +152,20 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+def _results_folder(text: str) -> Path:
+    """A folder written by ``adaptact reproduce`` (it has a manifest.json), where reports can be written."""
+    path = existing_folder(text)
+    if not (path / "manifest.json").is_file():
+        raise argparse.ArgumentTypeError(f"{str(path)!r} is not a results folder (it has no manifest.json); "
+                                         f"write one with `adaptact reproduce NAME --out {path}`")
+    return output_folder(str(path))
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from adaptact.report import write_report
 
-    paths = write_report(args.dir)
+    folder = check("dir", _results_folder, args.dir)
+    paths = write_report(folder)
     print(paths[0].read_text())
     print("written:\n  " + "\n  ".join(str(p) for p in paths))
     return 0
@@ -119,15 +175,17 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     from adaptact.report import write_figures
     from adaptact.report.paper_figures import PAPER_FIGURES, draw_paper_figure
 
+    choices = sorted(PAPER_FIGURES) + ["all"]
     if args.figure:
+        if args.figure not in choices:
+            raise UsageError(f"argument --figure: unknown figure {args.figure!r}; choose from {', '.join(choices)}")
+        folder = check("dir", output_folder, args.dir or "results/figures")
         names = sorted(PAPER_FIGURES) if args.figure == "all" else [args.figure]
-        paths = [p for name in names for p in draw_paper_figure(name, args.dir or "results/figures")]
+        paths = [p for name in names for p in draw_paper_figure(name, folder)]
     elif args.dir:
-        paths = write_figures(args.dir)
+        paths = write_figures(check("dir", _results_folder, args.dir))
     else:
-        print("give a results folder, or --figure NAME (stand-alone figures: " + ", ".join(sorted(PAPER_FIGURES))
-              + ", all)", file=sys.stderr)
-        return 2
+        raise UsageError(f"give a results folder, or --figure NAME (stand-alone figures: {', '.join(choices)})")
     for path in paths:
         print(path)
     return 0
@@ -141,21 +199,120 @@ def _value(text: str):
         return text
 
 
+def _finite(value) -> bool:
+    """No NaN or infinity anywhere in ``value`` (JSON gives them for ``NaN``, ``Infinity``, ``1e400``)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_finite(v) for v in value)
+    return True
+
+
 def _pairs(items: list[str] | None, option: str) -> dict:
+    """``KEY=VALUE`` items as a dict of parsed values; a malformed item or a non-finite number is refused."""
     out = {}
     for item in items or []:
-        key, sep, value = item.partition("=")
+        key, sep, text = item.partition("=")
         if not sep or not key:
-            raise SystemExit(f"{option} expects KEY=VALUE, got {item!r}")
-        out[key] = _value(value)
+            raise UsageError(f"argument {option}: expects KEY=VALUE, got {item!r}")
+        value = _value(text)
+        if not _finite(value):
+            raise UsageError(f"argument {option}: {item!r}: the value must be finite")
+        out[key] = value
     return out
+
+
+_ANNOTATION_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "None": (type(None),),
+                     "dict": (dict,), "list": (list,), "tuple": (list, tuple)}
+
+
+def _annotation_types(annotation: str) -> tuple[type, ...] | None:
+    """The Python types a field annotation such as ``"str | list[str] | None"`` admits; None: any."""
+    depth, parts, current = 0, [], ""
+    for ch in annotation:
+        depth += (ch == "[") - (ch == "]")
+        if ch == "|" and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    types: list[type] = []
+    for part in parts + [current]:
+        base = part.split("[")[0].strip()
+        if base not in _ANNOTATION_TYPES:
+            return None
+        types += _ANNOTATION_TYPES[base]
+    return tuple(types)
+
+
+def _spec_fields(items: list[str] | None, option: str) -> dict:
+    """``FIELD=VALUE`` items as RunSpec fields: unknown fields and values of the wrong type are refused."""
+    from adaptact.train import RunSpec
+
+    annotations = {f.name: str(f.type) for f in dataclasses.fields(RunSpec)}
+    fields = _pairs(items, option)
+    for key, value in fields.items():
+        if key not in annotations:
+            raise UsageError(f"argument {option}: unknown run spec field {key!r}; fields are "
+                             f"{', '.join(sorted(annotations))}")
+        allowed = _annotation_types(annotations[key])
+        wrong_bool = isinstance(value, bool) and bool not in (allowed or (bool,))
+        if allowed is not None and (wrong_bool or not isinstance(value, allowed)):
+            raise UsageError(f"argument {option}: {key}={json.dumps(value)}: {key} takes {annotations[key]}")
+    return fields
 
 
 def _act(text: str):
     """``pau``, or ``act_conv=agumbel,act_fc=relu`` for models with several activation arguments."""
     if "=" not in text:
         return text
-    return dict(part.split("=", 1) for part in text.split(","))
+    parts = [part.partition("=") for part in text.split(",")]
+    if any(not key or not sep or not name for key, sep, name in parts):
+        raise UsageError(f"argument --act: expects NAME or ARG=NAME,ARG=NAME, got {text!r}")
+    return {key: name for key, _, name in parts}
+
+
+def _need_package(name: str, what: str) -> None:
+    if importlib.util.find_spec(name) is None:
+        extra = OPTIONAL_PACKAGES.get(name)
+        raise UsageError(f"{what} needs the package {name!r}: pip install "
+                         + (f"'adaptact[{extra}]'" if extra else name))
+
+
+def _preflight(spec) -> None:
+    """Load the data and build the model once and run it on two examples, as ``run`` will: every bad option,
+    missing file or model that cannot read the data is refused here, before any training."""
+    import torch
+
+    from adaptact.train.loop import _check_compatible, build_model_for, data_signature, load_data_for, resolve_device
+
+    dev = resolve_device(spec.device)
+    try:
+        data = load_data_for(spec, dev)
+    except TypeError as err:
+        if not spec.data_options:
+            raise
+        raise UsageError(f"argument --data-option: {spec.data} cannot be loaded with "
+                         f"{json.dumps(spec.data_options)}: {err}") from err
+    _check_compatible(spec, data)
+    given = {k: v for k, v in (("--model-option", spec.model_options), ("--act-option", spec.act_options)) if v}
+    what = " ".join(f"{k} {json.dumps(v)}" for k, v in given.items())
+    try:
+        model = build_model_for(spec, data_signature(data)).to(dev)
+    except TypeError as err:
+        if not given:
+            raise
+        raise UsageError(f"model {spec.model!r} cannot be built with {what}: {err}") from err
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(data.x_train[:2])
+    except RuntimeError as err:
+        shape = tuple(data.x_train.shape[1:])
+        raise UsageError(f"model {spec.model!r}{' with ' + what if what else ''} cannot read {spec.data!r} "
+                         f"(inputs of shape {shape}): {err}") from err
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -163,23 +320,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from adaptact.train import RunSpec, run
 
-    console = Console()
     spec = RunSpec(
-        model=args.model, act=_act(args.act), data=args.data, data_dir=args.data_dir,
+        model=args.model, act=_act(args.act), data=args.data, data_dir=args.data_dir and str(args.data_dir),
         epochs=args.epochs, steps=args.steps, batch_size=args.batch_size,
         optimizer=args.optimizer, lr=args.lr, seed=args.seed, device=args.device, selection=args.selection,
         act_options=_pairs(args.act_option, "--act-option"), model_options=_pairs(args.model_option, "--model-option"),
         data_options=_pairs(args.data_option, "--data-option"), progress=not args.quiet,
     )
-    try:
-        spec = RunSpec.from_dict({**spec.to_dict(), **_pairs(args.set, "--set")})
-        spec.validate()
-    except ValueError as err:
-        console.print(f"[red]error:[/red] {err}")
-        return 2
+    spec = RunSpec.from_dict({**spec.to_dict(), **_spec_fields(args.set, "--set")})
+    spec.validate()
+    check("--device", device, spec.device)
+    out = check("--out", output_file, args.out or f"runs/train/{spec.model}-{spec.data}-{spec.key()}.json")
+    _preflight(spec)
+
+    console = Console()
     record = run(spec)
-    out = args.out or f"runs/train/{spec.model}-{spec.data}-{record.key}.json"
-    record.save(out)
+    _save(record, out)
     if record.status != "ok":
         console.print(f"[red]{record.status}:[/red] {record.error}")
         console.print(f"record written to {out}")
@@ -194,6 +350,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _save(record, out: Path) -> None:
+    """Write the record to ``out``; should that fail after all (disk full), to the temporary folder, and say so."""
+    try:
+        record.save(out)
+    except OSError as err:
+        rescue = Path(tempfile.mkdtemp(prefix="adaptact-record-")) / out.name
+        record.save(rescue)
+        raise OSError(f"could not write {out} ({err.strerror or err}); the record was written to {rescue}") from err
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from adaptact.bench import run
 
@@ -201,60 +367,93 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line(text: str) -> str:
+    """``text`` on one line: a line indented under another continues it (``looked for a, b``), others join with "; "."""
+    out, previous_indented = "", False
+    for raw in text.splitlines():
+        line, indented = raw.strip(), raw[:1].isspace()
+        if not line:
+            continue
+        if out:
+            out += (", " if previous_indented else " ") if indented else "; "
+        out += line
+        previous_indented = indented
+    return out
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its refusals on one line, ``PROG: error: MESSAGE`` (no usage block), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {_one_line(message)}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="adaptact", description="trainable activation functions for PyTorch")
+    parser = _Parser(prog="adaptact", description="trainable activation functions for PyTorch")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("list", help="list the registered activations")
-    p.add_argument("--trainable", action="store_true", help="only the trainable ones")
-    p.add_argument("--experiments", action="store_true", help="list the experiments instead")
-    p.add_argument("--datasets", action="store_true", help="list the data sets instead")
-    p.set_defaults(func=_cmd_list)
+    def command(parent, name: str, func, **kwargs) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, parents=[common], **kwargs)
+        p.set_defaults(func=func, prog=p.prog)
+        return p
 
-    p = sub.add_parser("data", help="data sets: download the official release files")
+    p = command(sub, "list", _cmd_list, help="list the registered activations")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--trainable", action="store_true", help="only the trainable ones")
+    what.add_argument("--experiments", action="store_true", help="list the experiments instead")
+    what.add_argument("--datasets", action="store_true", help="list the data sets instead")
+
+    p = sub.add_parser("data", parents=[common], help="data sets: download the official release files")
+    p.set_defaults(prog=p.prog)
     data_sub = p.add_subparsers(dest="data_command", required=True)
-    q = data_sub.add_parser("fetch", help="download and verify a data set's official files into --data-dir")
+    q = command(data_sub, "fetch", _cmd_data_fetch,
+                help="download and verify a data set's official files into --data-dir")
     q.add_argument("name")
     q.add_argument("--data-dir", default=None, help="target folder (default: $ADAPTACT_DATA)")
     q.add_argument("--optional", action="store_true", help="also the optional files (SVHN extra)")
     q.add_argument("--overwrite", action="store_true")
-    q.set_defaults(func=_cmd_data_fetch)
 
-    p = sub.add_parser("reproduce", help="re-run a paper's comparison (resumable), then write its report and figures")
+    p = command(sub, "reproduce", _cmd_reproduce,
+                help="re-run a paper's comparison (resumable), then write its report and figures")
     p.add_argument("name", help="experiment id (adaptact list --experiments)")
     p.add_argument("--profile", default="quick", choices=["quick", "full"])
-    p.add_argument("--seeds", type=int, default=None, help="seeds per cell (default: the profile's)")
+    p.add_argument("--seeds", type=positive_int(1000), default=None, help="seeds per cell (default: the profile's)")
     p.add_argument("--engine", default="local", choices=["local", "ray"])
-    p.add_argument("--workers", type=int, default=None, help="parallel runs (default: one per CPU core)")
+    p.add_argument("--workers", type=positive_int(1024), default=None,
+                   help="parallel runs (default: one per CPU core)")
     p.add_argument("--out", default=None, help="results folder (default results/NAME-PROFILE)")
-    p.add_argument("--data-dir", default=None, help="folder with the data sets (default: $ADAPTACT_DATA)")
-    p.add_argument("--device", default=None, help="auto (default), cpu or cuda")
+    p.add_argument("--data-dir", type=existing_folder, default=None,
+                   help="folder with the data sets (default: $ADAPTACT_DATA)")
+    p.add_argument("--device", type=device, default=None, help="auto (default), cpu or cuda")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="RunSpec field for every run")
     p.add_argument("--no-figures", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress display")
-    p.set_defaults(func=_cmd_reproduce)
 
-    p = sub.add_parser("report", help="write report.md and CSV tables for a results folder")
+    p = command(sub, "report", _cmd_report, help="write report.md and CSV tables for a results folder")
     p.add_argument("dir")
-    p.set_defaults(func=_cmd_report)
 
-    p = sub.add_parser("plot", help="draw the figures for a results folder, or a stand-alone paper figure")
+    p = command(sub, "plot", _cmd_plot,
+                help="draw the figures for a results folder, or a stand-alone paper figure")
     p.add_argument("dir", nargs="?", help="results folder (with --figure: where to write, default results/figures)")
     p.add_argument("--figure", default=None, help="pau-fig1-init-fit, farhadi-fig1 or all (need no training)")
-    p.set_defaults(func=_cmd_plot)
 
-    p = sub.add_parser("train", help="train one network with one activation and write its result record")
+    p = command(sub, "train", _cmd_train, help="train one network with one activation and write its result record")
     p.add_argument("--model", required=True, help="architecture (lenet, vgg8, lenet5, smcn, adact_convnet, mlp, ...)")
     p.add_argument("--data", required=True, help="data set (mnist, fashion-mnist, cifar10, fer2013, digits, ...)")
     p.add_argument("--act", default="relu", help="activation name, or act_conv=NAME,act_fc=NAME")
-    p.add_argument("--data-dir", default=None, help="folder with the data sets (default: $ADAPTACT_DATA)")
-    p.add_argument("--epochs", type=float, default=1)
-    p.add_argument("--steps", type=int, default=None, help="train for this many updates instead of epochs")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--data-dir", type=existing_folder, default=None,
+                   help="folder with the data sets (default: $ADAPTACT_DATA)")
+    p.add_argument("--epochs", type=finite_positive_float, default=1)
+    p.add_argument("--steps", type=positive_int(), default=None, help="train for this many updates instead of epochs")
+    p.add_argument("--batch-size", type=positive_int(), default=64)
     p.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd"])
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--lr", type=finite_positive_float, default=1e-3)
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--device", type=device, default="auto", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--selection", default="final", choices=["final", "best_test", "posthoc"])
     p.add_argument("--act-option", action="append", metavar="KEY=VALUE", help="option for every unit")
     p.add_argument("--model-option", action="append", metavar="KEY=VALUE", help="option for the architecture")
@@ -262,19 +461,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="any other RunSpec field")
     p.add_argument("--out", default=None, help="where to write the JSON record")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_train)
 
     from adaptact.bench import add_options
 
-    p = sub.add_parser("bench", help="time every trainable unit against native ReLU (as benchmarks/units.py)")
+    p = command(sub, "bench", _cmd_bench,
+                help="time every trainable unit against native ReLU (as benchmarks/units.py)")
     add_options(p)
-    p.set_defaults(func=_cmd_bench)
     return parser
 
 
+def _user_error_status(err: BaseException) -> int | None:
+    """The exit status of a user error (see the module docstring), or None for a bug."""
+    if isinstance(err, KeyboardInterrupt):
+        return 130
+    if isinstance(err, ValueError):
+        return 2
+    if isinstance(err, ModuleNotFoundError):
+        return 1 if err.name and err.name.split(".")[0] != "adaptact" else None
+    dispatch = sys.modules.get("adaptact.kernels.dispatch")  # not imported: the error cannot be one of its
+    if isinstance(err, OSError) or (dispatch is not None and isinstance(err, dispatch.KernelUnavailable)):
+        return 1
+    return None
+
+
+def _message(err: BaseException) -> str:
+    if isinstance(err, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(err, ModuleNotFoundError):
+        top = err.name.split(".")[0]
+        extra = OPTIONAL_PACKAGES.get(top)
+        return f"needs the package {top!r}: pip install " + (f"'adaptact[{extra}]'" if extra else top)
+    return _one_line(str(err)) or type(err).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    """Run one command; return its exit status (user errors: one line on stderr, see the module docstring)."""
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+    except SystemExit as done:  # --help, or argparse refused an argument (one line already printed)
+        return done.code if isinstance(done.code, int) else int(done.code is not None)
+    prog = getattr(args, "prog", parser.prog)
+    try:
+        if extra:
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+        return args.func(args)
+    except BaseException as err:  # noqa: BLE001 - re-raised unless it is a user error
+        status = _user_error_status(err)
+        if status is None or args.debug:
+            raise
+        print(f"{prog}: error: {_message(err)}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

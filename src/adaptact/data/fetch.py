@@ -160,6 +160,18 @@ def _unpack(archive: Path, member: str, target: Path) -> None:
     os.replace(tmp, target)
 
 
+def _check_writable(folder: Path) -> None:
+    """Create ``folder`` if needed and make sure a file can be written in it, before any download."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".adaptact-write-test-")
+    except OSError as e:
+        raise DataError(f"{folder}: cannot write the downloaded files there ({e.strerror or e}); "
+                        f"choose another data directory") from e
+    os.close(fd)
+    os.unlink(probe)
+
+
 def fetch(
     name: str,
     data_dir: str | Path | None = None,
@@ -185,7 +197,8 @@ def fetch(
         ``url``, ``verified`` (False where no published checksum is known), ``algorithm``, ``sha256``.
 
     Raises:
-        DataError: no data directory, no release for ``name``, every URL failed, or a checksum
+        DataError: no data directory, a data directory where the files cannot be written (checked
+            before any download), no release for ``name``, every URL failed, or a checksum
             mismatch (the bad download is deleted; a bad existing file is reported, not replaced).
     """
     info = dataset_info(name)
@@ -198,10 +211,12 @@ def fetch(
         raise DataError("fetch needs a data directory: pass data_dir= (CLI: --data-dir) or set ADAPTACT_DATA")
     release = table[info.name]
     folder = Path(chosen).expanduser() / release.folder
-    folder.mkdir(parents=True, exist_ok=True)
+    wanted = [spec for spec in release.files if optional or not spec.optional]
+    if release.unpack or any(overwrite or not (folder / spec.name).is_file() for spec in wanted):
+        _check_writable(folder)
     records = []
     for spec in release.files:
-        if spec.optional and not optional:
+        if spec not in wanted:
             continue
         target = folder / spec.name
         url, status = None, "present"
