@@ -93,8 +93,8 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
 
     files = fetch(args.name, args.data_dir, optional=args.optional, overwrite=args.overwrite)
     for f in files:
-        check = "verified" if f["verified"] else "NOT verified (no published checksum)"
-        print(f"{f['status']:>10}  {f['file']}  ({check})")
+        verified = "verified" if f["verified"] else "NOT verified (no published checksum)"
+        print(f"{f['status']:>10}  {f['file']}  ({verified})")
     return 0
 
 
@@ -329,6 +329,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     spec = RunSpec.from_dict({**spec.to_dict(), **_spec_fields(args.set, "--set")})
     spec.validate()
+    check("--seed", seed, spec.seed)  # also when given by --set
     check("--device", device, spec.device)
     out = check("--out", output_file, args.out or f"runs/train/{spec.model}-{spec.data}-{spec.key()}.json")
     _preflight(spec)
