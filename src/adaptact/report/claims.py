@@ -45,7 +45,7 @@ def validate_claims(experiment: Experiment) -> None:
 
 def _cell_means(runs: pd.DataFrame, column: str, metric: str) -> pd.Series:
     ok = runs[(runs["status"] == "ok") & (runs["column"] == column)]
-    return ok.groupby("row")[metric].mean().dropna()
+    return ok.groupby("row", sort=False)[metric].mean().dropna()  # table order: ties go to the first row
 
 
 def _reference(claim: Claim, candidates: dict[str, float]) -> str | None:
@@ -58,13 +58,14 @@ def _reference(claim: Claim, candidates: dict[str, float]) -> str | None:
     return (max if claim.higher else min)(options, key=options.get)
 
 
-def _paper_diff(experiment: Experiment, claim: Claim) -> float:
+def _paper_diff(experiment: Experiment, claim: Claim, ref: str | None) -> float:
+    """The paper's printed gap for the claim: against our reference row where we have one, else the paper's best."""
     if claim.metric != "value":
         return math.nan
     mine = experiment.published.get((claim.row, claim.column))
     other_column = claim.than_column or claim.column
     printed = {r: p.value for (r, c), p in experiment.published.items() if c == other_column}
-    ref = _reference(claim, printed)
+    ref = ref if ref in printed else _reference(claim, printed)
     if mine is None or ref is None:
         return math.nan
     return mine.value - printed[ref]
@@ -79,10 +80,10 @@ def evaluate_claims(experiment: Experiment, runs: pd.DataFrame, ctx: CheckContex
         other_column = claim.than_column or claim.column
         ref = _reference(claim, _cell_means(runs, other_column, claim.metric).to_dict())
         mine = _cell_means(runs, claim.column, claim.metric)
-        than = ref or (claim.than if isinstance(claim.than, str) else "best of " + ", ".join(claim.than))
+        than = ref or (claim.than if isinstance(claim.than, str) else f"the best of {len(claim.than)} rows")
         line = {"claim": claim.text, "row": claim.row, "column": claim.column, "than": than,
                 "than_column": other_column, "higher": claim.higher, "metric": claim.metric,
-                "paper_diff": _paper_diff(experiment, claim)}
+                "paper_diff": _paper_diff(experiment, claim, ref)}
         if ref is None or claim.row not in mine.index:
             lines.append({**line, "n": 0, "verdict": "not run", "why": "a compared cell has no finished run"})
             continue
@@ -123,22 +124,31 @@ def _num(x: float, digits: int = 2, sign: bool = False) -> str:
     return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
 
 
+def _compared(t: pd.Series) -> str:
+    """The two cells of a claim in words: ``a > b (column)``, ``row: column a > column b`` or ``a/x > b/y``."""
+    sign = ">" if t["higher"] else "<"
+    metric = "" if t["metric"] == "value" else ", train loss"
+    if t["than_column"] == t["column"]:
+        return f"{t['row']} {sign} {t['than']} ({t['column']}{metric})"
+    if t["than"] == t["row"]:
+        return f"{t['row']}: {t['column']} {sign} {t['than_column']}{metric}"
+    return f"{t['row']} / {t['column']} {sign} {t['than']} / {t['than_column']}{metric}"
+
+
 def claims_markdown(table: pd.DataFrame) -> str:
     """The claims table of one experiment as markdown (empty string when it declares none)."""
     if not len(table):
         return ""
     tests = sorted(set(table["test"].dropna()))
-    lines = ["**The paper's claims, decided on these results** (Δ = first cell − second, paired by seed; "
+    lines = ["**The paper's claims, decided on these results** (Δ = first cell − second, paired by seed; against "
+             "several rows, the second cell is the best of those run here; "
              f"two-sided {' / '.join(tests) or 'paired'} test; Holm over the {int(table['p'].notna().sum())} claims "
              f"of this table with a test; MDE = the smallest difference these runs detect with {POWER:.0%} power):",
              "", "| claim | compared | paper Δ | ours Δ [95 % CI] | n | p (Holm) | MDE | verdict |",
              "|---|---|---|---|---|---|---|---|"]
     for _, t in table.iterrows():
-        where = t["column"] if t["than_column"] == t["column"] else f"{t['column']} vs {t['than_column']}"
-        sign = ">" if t["higher"] else "<"
-        metric = "" if t["metric"] == "value" else " (train loss)"
         ours = "–" if not t["n"] else f"{_num(t['diff'], sign=True)} [{_num(t['ci_low'])}, {_num(t['ci_high'])}]"
-        lines.append(f"| {t['claim']} | {t['row']} {sign} {t['than']}{metric}, {where} | {_num(t['paper_diff'], sign=True)} "
+        lines.append(f"| {t['claim']} | {_compared(t)} | {_num(t['paper_diff'], sign=True)} "
                      f"| {ours} | {int(t['n'])} | {_num(t['p_holm'], 3)} | {_num(t['mde'])} | "
                      f"**{t['verdict']}**: {t['why']} |")
     counts = table["verdict"].value_counts()
