@@ -71,10 +71,15 @@ def test_farhadi_sim_tolerance_check_at_fifty_percent_is_vacuous():
 
 
 def test_chance_is_one_over_the_classes_without_class_counts():
-    ctx, _, records = results({("a", "c"): [10.5]})
+    """Records written before they carried class counts: 1/classes, and the margin still catches MNIST's 11.35 %."""
+    ctx, _, records = results({("a", "c"): [11.35], ("b", "c"): [14.0]})
     for rec in records.values():
         del rec.data["test_class_counts"]
     assert ctx.chance("a", "c") == pytest.approx(10.0) and ctx.at_chance("a", "c") is True
+    assert ctx.at_chance("b", "c") is False
+    for rec in records.values():
+        rec.data.clear()
+    assert math.isnan(ctx.chance("a", "c")) and ctx.at_chance("a", "c") is None  # unknown: never vacuous
 
 
 def test_abu_alpha_within_noise_of_its_initial_value_is_vacuous():
@@ -237,3 +242,13 @@ def test_the_report_shows_claims_checks_and_the_paper_summary():
     assert "Holm's correction over the family of all 1 unit-vs-baseline tests" in text  # d: no variance, no test
     summary = paper_claims_markdown([report])
     assert "### Toy paper" in summary and "| toy | unit above base |" in summary
+
+
+@pytest.mark.slow
+def test_a_run_records_what_the_chance_level_and_the_fold_correction_need():
+    from adaptact.train import RunSpec, run
+
+    rec = run(RunSpec(model="mlp", data="digits", act="relu", model_options={"hidden": [8]}, epochs=1,
+                      batch_size=64, device="cpu", record_every=0))
+    counts, sizes = rec.data["test_class_counts"], rec.data["sizes"]
+    assert len(counts) == rec.data["num_classes"] == 10 and sum(counts) == sizes["test"] > 0 and sizes["train"] > 0
