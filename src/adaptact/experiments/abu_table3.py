@@ -42,6 +42,28 @@ _TABLE = {  # (a) .. (e); None where the paper prints "-"
     "ABU_soft": [(82.54, .07), (82.69, .05), (81.69, .08), None, None],
 }
 _COLS = [FRESH, *CONDITIONS]
+FIXED, TRAINABLE = "pre-trained, fixed", "pre-trained, trainable"
+NORM_FIXED, NORM_TRAINABLE = "pre-trained (norm.), fixed", "pre-trained (norm.), trainable"
+
+
+def _vs(text: str, row: str, column: str, than_column: str, higher: bool = True) -> C.Claim:
+    return C.Claim(f"{row}: {text}", row, column, row, than_column=than_column, higher=higher)
+
+
+CLAIMS = (  # §5, as the text states them
+    _vs("fixed pre-trained alpha above the fresh run", "αtanh", FIXED, FRESH),
+    _vs("fixed pre-trained alpha above the fresh run", "αReLU", FIXED, FRESH),
+    _vs("trainable pre-trained alpha above fixed pre-trained", "αtanh", TRAINABLE, FIXED),
+    _vs("trainable pre-trained alpha above fixed pre-trained", "αReLU", TRAINABLE, FIXED),
+    _vs("fixed pre-trained alpha below the fresh run", "αELU", FIXED, FRESH, higher=False),
+    *(_vs("fixed pre-trained weights below the fresh run", r, FIXED, FRESH, higher=False)
+      for r in ("ABU", "ABU_nrm", "ABU_abs", "ABU_pos")),
+    _vs("fixed pre-trained weights above the fresh run", "ABU_soft", FIXED, FRESH),
+    _vs("trainable pre-trained weights below the fresh run", "ABU_soft", TRAINABLE, FRESH, higher=False),
+    _vs("normalised pre-trained fixed weights above non-normalised", "ABU", NORM_FIXED, FIXED),
+    _vs("normalised pre-trained trainable weights above non-normalised", "ABU", NORM_TRAINABLE, TRAINABLE),
+    _vs("the fresh 1/m start above the best pre-trained one (normalised, trainable)", "ABU", FRESH, NORM_TRAINABLE),
+)
 
 EXPERIMENT = Experiment(
     name="abu-table3",
@@ -72,4 +94,5 @@ EXPERIMENT = Experiment(
                     "checkpoint); 'normalised' = divided by their sum (keeps the shape, resets the scale). The fresh "
                     "runs are the same runs as Tables 1 and 2 (shared by spec hash)."),
     figures=("parameters",),
+    claims=CLAIMS,
 )

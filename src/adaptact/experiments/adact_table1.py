@@ -59,4 +59,11 @@ EXPERIMENT = Experiment(
     published={k: Published(v) for k, v in PUBLISHED.items()},
     published_note="single runs in the paper (no spread); it reports the best test accuracy over 15 epochs",
     figures=("adact-weights", "curves"),
+    claims=(  # §3, as the text states them
+        C.Claim("AdAct above ReLU (FMNIST)", "ConvNet-AdAct", "FMNIST", "ConvNet-ReLU"),
+        C.Claim("Optimized above AdAct (FMNIST: 'further improved')", "ConvNet-Optimized", "FMNIST", "ConvNet-AdAct"),
+        C.Claim("AdAct above ReLU (CIFAR10)", "ConvNet-AdAct", "CIFAR10", "ConvNet-ReLU"),
+        C.Claim("Optimized above ReLU (SVHN)", "ConvNet-Optimized", "SVHN", "ConvNet-ReLU"),
+        C.Claim("Optimized above ReLU (FER)", "ConvNet-Optimized", "FER", "ConvNet-ReLU"),
+    ),
 )

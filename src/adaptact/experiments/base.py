@@ -122,6 +122,7 @@ class Experiment:
             papers that report k-fold averages do.
         custom_report: ``f(reports of the included experiments) -> (markdown, DataFrame)`` for
             aggregate tables (PAU Table 5).
+        claims: the paper's comparisons (:class:`~adaptact.experiments.checks.Claim`), decided in the report.
     """
 
     name: str
@@ -141,6 +142,7 @@ class Experiment:
     unavailable: str | None = None
     seed_is_fold: bool = False
     custom_report: Callable[..., Any] | None = None
+    claims: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         labels = [r.label for r in self.rows]

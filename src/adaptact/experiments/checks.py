@@ -1,14 +1,24 @@
-"""Checks of what a profile should show, evaluated on its results and printed in the report.
+"""Checks of what a profile should show, and the paper's claims, declared per experiment.
 
 A :class:`Check` states a claim in words (mostly the paper's, scaled down to the profile)
-and tests it on the aggregated results: it passes, fails, or cannot be decided (runs
-missing). The builders below cover the claims of the papers' tables.
+and tests it on the aggregated results: it holds, fails, cannot be decided (runs missing),
+or is :data:`VACUOUS`, reported apart from the checks that hold:
+
+- the cells it compares are all at chance level (:meth:`CheckContext.at_chance`: the mean accuracy
+  less than ``max(2 s.e., CHANCE_MARGIN_PP)`` above the test set's majority-class rate, else 1/classes);
+- a parameter it reads is within noise of its initial value (:func:`within_noise`: ``|mean - init| <
+  max(2 s.e., PARAM_MIN_RELATIVE_CHANGE · |init|)``);
+- the rows it compares ran the same function (:meth:`CheckContext.same_function`: equal final activation
+  parameters, seed by seed), as ABU_norm, ABU_abs and ABU_pos do while every blend weight stays positive.
+
+A :class:`Claim` is one comparison the paper makes (cell higher or lower than another cell, or than the
+best of several rows); :mod:`adaptact.report.claims` decides it on the results with a paired test.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -16,12 +26,47 @@ import pandas as pd
 from adaptact.train import RunRecord
 
 __all__ = [
-    "Check", "CheckContext", "alpha_below", "at_least", "blend_weights_constrained", "cell_gap", "close_to_best",
-    "adact_weights_moved", "finite_everywhere", "lower_by", "no_worse_than", "records_equal", "runs_finished",
-    "train_loss_at_most_median", "within_spread",
+    "CHANCE_MARGIN_PP", "Check", "CheckContext", "Claim", "NOISE_SE", "PARAM_MIN_RELATIVE_CHANGE", "VACUOUS",
+    "adact_weights_moved", "alpha_below", "at_least", "blend_weights_constrained", "cell_gap", "claims_per_column",
+    "close_to_best", "finite_everywhere", "lower_by", "no_worse_than", "records_equal", "runs_finished",
+    "train_loss_at_most_median", "within_noise", "within_spread",
 ]
 
-Outcome = tuple[bool | None, str]
+VACUOUS = "vacuous"  #: the outcome of a check that compares nothing (see the module docstring)
+#: a cell less than this many points (or 2 s.e.) above chance is at chance: 2 pp also covers records without class
+#: counts, whose chance level falls back to 1/classes (MNIST's majority class is 11.35 %, not 10 %)
+CHANCE_MARGIN_PP = 2.0
+NOISE_SE = 2.0  #: standard errors within which a mean is noise
+PARAM_MIN_RELATIVE_CHANGE = 0.05  #: a parameter that moved less than 5 % of its initial value did not move
+
+Outcome = tuple[Any, str]  # (True | False | None (undecidable) | VACUOUS, detail)
+Cells = Sequence[tuple[str, str]]
+
+
+def within_noise(values: Sequence[float], init: float) -> tuple[bool, float, float]:
+    """Whether the mean of per-run ``values`` is within noise of ``init``: ``|mean - init| < max(NOISE_SE ·
+    s.e., PARAM_MIN_RELATIVE_CHANGE · |init|)`` (s.e. over runs; the relative floor alone for one run).
+    Returns (within, mean, the noise bound)."""
+    x = np.asarray(values, dtype=float)
+    mean = float(x.mean())
+    se = float(np.std(x, ddof=1)) / math.sqrt(len(x)) if len(x) > 1 else 0.0
+    noise = max(NOISE_SE * se, PARAM_MIN_RELATIVE_CHANGE * abs(init))
+    return abs(mean - init) < noise, mean, noise
+
+
+def _leaves(value: Any, prefix: str = "") -> dict[str, np.ndarray]:
+    if isinstance(value, dict):
+        out: dict[str, np.ndarray] = {}
+        for k in sorted(value):
+            out.update(_leaves(value[k], f"{prefix}/{k}"))
+        return out
+    return {prefix: np.asarray(value, dtype=float)}
+
+
+def _same_parameters(a: dict, b: dict) -> bool:
+    la, lb = _leaves(a), _leaves(b)
+    return la.keys() == lb.keys() and all(
+        la[k].shape == lb[k].shape and np.allclose(la[k], lb[k], rtol=1e-5, atol=1e-7) for k in la)
 
 
 @dataclass
@@ -32,9 +77,13 @@ class CheckContext:
     runs: pd.DataFrame
     records: dict[tuple[str, str, int], RunRecord]
 
-    def mean(self, row: str, column: str) -> float:
+    def _cell(self, row: str, column: str) -> pd.Series | None:
         hit = self.summary[(self.summary["row"] == row) & (self.summary["column"] == column)]
-        return float(hit["mean"].iloc[0]) if len(hit) and hit["n"].iloc[0] else math.nan
+        return hit.iloc[0] if len(hit) and hit["n"].iloc[0] else None
+
+    def mean(self, row: str, column: str) -> float:
+        cell = self._cell(row, column)
+        return float(cell["mean"]) if cell is not None else math.nan
 
     def train_loss(self, row: str, column: str) -> float:
         ok = self.runs[(self.runs["row"] == row) & (self.runs["column"] == column) & (self.runs["status"] == "ok")]
@@ -47,19 +96,97 @@ class CheckContext:
         return [r for (rw, c, _), r in self.records.items() if rw == row and (column is None or c == column)
                 and r.status == "ok"]
 
+    # ------------------------------------------------------------------ vacuity
+
+    def chance(self, row: str, column: str) -> float:
+        """The cell's chance accuracy in %: the test set's majority-class rate where its records carry the class
+        counts (``data["test_class_counts"]``), else 100 / classes; NaN when the records say neither."""
+        levels = []
+        for rec in self.cell_records(row, column):
+            counts = rec.data.get("test_class_counts")
+            if counts and sum(counts):
+                levels.append(100.0 * max(counts) / sum(counts))
+            elif rec.data.get("num_classes"):
+                levels.append(100.0 / rec.data["num_classes"])
+        return float(np.mean(levels)) if levels else math.nan
+
+    def at_chance(self, row: str, column: str) -> bool | None:
+        """Whether the cell's mean accuracy is less than ``max(2 s.e., CHANCE_MARGIN_PP)`` above its chance level
+        (below chance counts as at chance); None when the cell or its chance level is unknown."""
+        cell, chance = self._cell(row, column), self.chance(row, column)
+        if cell is None or math.isnan(chance):
+            return None
+        se = float(cell["se"]) if math.isfinite(cell["se"]) else 0.0
+        return bool(cell["mean"] - chance < max(NOISE_SE * se, CHANCE_MARGIN_PP))
+
+    def chance_reason(self, cells: Cells) -> str | None:
+        """Why comparing ``cells`` is vacuous (every one at chance), or None."""
+        if not cells or not all(self.at_chance(r, c) for r, c in cells):
+            return None
+        levels = sorted({f"{self.chance(r, c):.2f}" for r, c in cells})
+        return f"every compared cell is at chance level ({' / '.join(levels)} %)"
+
+    def same_function(self, a: str, b: str, column: str) -> bool:
+        """Rows ``a`` and ``b`` ran the same function in ``column``: for every seed both finished, their final
+        activation parameters agree (to float tolerance); False without trainable parameters to compare."""
+        ra = {s: r for (rw, c, s), r in self.records.items() if (rw, c) == (a, column) and r.status == "ok"}
+        rb = {s: r for (rw, c, s), r in self.records.items() if (rw, c) == (b, column) and r.status == "ok"}
+        seeds = ra.keys() & rb.keys()
+        return bool(seeds) and all(ra[s].final_activations and _same_parameters(
+            ra[s].final_activations, rb[s].final_activations) for s in seeds)
+
 
 @dataclass(frozen=True)
 class Check:
-    """A claim in words and its test: ``test(ctx) -> (passed or None when undecidable, detail)``."""
+    """A claim in words and its test: ``test(ctx) -> (passed or None when undecidable, detail)``.
+
+    ``compares(ctx)`` lists the cells the check compares; when every one is at chance the outcome is
+    :data:`VACUOUS` whatever the test says.
+    """
 
     text: str
     test: Callable[[CheckContext], Outcome]
+    compares: Callable[[CheckContext], Cells] | None = None
 
     def evaluate(self, ctx: CheckContext) -> Outcome:
         try:
-            return self.test(ctx)
+            passed, detail = self.test(ctx)
+            reason = ctx.chance_reason(self.compares(ctx)) if self.compares is not None else None
         except (KeyError, IndexError, ValueError) as err:
             return None, f"cannot be decided ({err})"
+        return (VACUOUS, f"{reason}: {detail}") if reason and passed is not None else (passed, detail)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One comparison the paper makes, decided on our results by :mod:`adaptact.report.claims`.
+
+    The cell (``row``, ``column``) is claimed ``higher`` (or lower) than (``than``, ``than_column``, default
+    the same column). ``than`` is a row, or several rows: then the best of them in the claim's column (the
+    highest mean for a ``higher`` claim, the lowest otherwise; never ``row`` itself), as the papers claim
+    against their best baseline. ``metric`` is a column of the runs table: ``value`` (the accuracy in %) or
+    ``train_loss``.
+    """
+
+    text: str
+    row: str
+    column: str
+    than: str | tuple[str, ...]
+    than_column: str | None = None
+    higher: bool = True
+    metric: str = "value"
+
+    def rows(self) -> list[str]:
+        return [self.row, *([self.than] if isinstance(self.than, str) else self.than)]
+
+    def columns(self) -> list[str]:
+        return [self.column, self.than_column or self.column]
+
+
+def claims_per_column(text: str, row: str, than: str | tuple[str, ...], columns: Iterable[str],
+                      higher: bool = True, metric: str = "value") -> tuple[Claim, ...]:
+    """The same claim in each of ``columns`` (``text`` may name ``{column}``)."""
+    return tuple(Claim(text.format(column=c), row, c, than, higher=higher, metric=metric) for c in columns)
 
 
 def _fmt(x: float) -> str:
@@ -82,7 +209,8 @@ def close_to_best(unit: str, baselines: Sequence[str], column: str, pp: float) -
         best = max(values, key=values.get)
         return u >= values[best] - pp, f"{unit} {_fmt(u)} vs best baseline {best} {_fmt(values[best])}"
 
-    return Check(f"{column}: {unit} within {pp} pp of the best baseline", test)
+    return Check(f"{column}: {unit} within {pp} pp of the best baseline", test,
+                 lambda ctx: [(r, column) for r in (unit, *baselines) if not math.isnan(ctx.mean(r, column))])
 
 
 def cell_gap(a: tuple[str, str], b: tuple[str, str], at_least: float, text: str | None = None) -> Check:
@@ -97,7 +225,7 @@ def cell_gap(a: tuple[str, str], b: tuple[str, str], at_least: float, text: str 
     if text is None:
         rel = f">= {'/'.join(b)} {'+' if at_least >= 0 else '-'} {abs(at_least)} pp"
         text = f"{'/'.join(a)} {rel}"
-    return Check(text, test)
+    return Check(text, test, lambda ctx: [a, b])
 
 
 def lower_by(row: str, than: str, column: str, pp: float) -> Check:
@@ -131,29 +259,62 @@ def at_least(rows: Iterable[str] | None, value: float, columns: Iterable[str] | 
     return Check(f"{'every cell' if rows is None else ', '.join(rows)} >= {value}%{where}", test)
 
 
+def _distinct_rows(ctx: CheckContext, rows: list[str], column: str) -> tuple[list[str], list[str]]:
+    """``rows`` less those that ran the same function as an earlier one in ``column``; and notes on those."""
+    kept: list[str] = []
+    notes = []
+    for r in rows:
+        twin = next((k for k in kept if ctx.same_function(k, r, column)), None)
+        if twin is None:
+            kept.append(r)
+        else:
+            notes.append(f"{r} ran the same function as {twin} ({column})")
+    return kept, notes
+
+
 def within_spread(columns: Iterable[str] | None, pp: float, rows: Iterable[str] | None = None,
                   across_columns: bool = False) -> Check:
-    """In each column (or over all cells, ``across_columns``) the listed rows' means lie within ``pp`` points."""
+    """In each column (or over all cells, ``across_columns``) the listed rows' means lie within ``pp`` points.
+
+    Rows that ran the same function as another listed row (:meth:`CheckContext.same_function`) are compared
+    once; when that leaves fewer than two rows anywhere, the check is :data:`VACUOUS`.
+    """
     rows = list(rows) if rows is not None else None
 
+    def cells(ctx: CheckContext) -> list[tuple[str, str]]:
+        s = ctx.summary[ctx.summary["n"] > 0]
+        if rows is not None:
+            s = s[s["row"].isin(rows)]
+        if columns is not None:
+            s = s[s["column"].isin(list(columns))]
+        return list(zip(s["row"], s["column"]))
+
     def test(ctx: CheckContext) -> Outcome:
-        spreads = {}
-        groups = [None] if across_columns else (list(columns) if columns is not None else ctx.columns())
+        present = cells(ctx)
+        groups = [None] if across_columns else list(dict.fromkeys(c for _, c in present))
+        spreads, notes, collapsed = {}, [], False
         for col in groups:
-            s = ctx.summary[ctx.summary["n"] > 0]
+            here = [(r, c) for r, c in present if col is None or c == col]
+            kept = here
             if col is not None:
-                s = s[s["column"] == col]
-            if rows is not None:
-                s = s[s["row"].isin(rows)]
-            if len(s) > 1:
-                spreads[col or "all cells"] = float(s["mean"].max() - s["mean"].min())
+                distinct, why = _distinct_rows(ctx, [r for r, _ in here], col)
+                notes += why
+                collapsed |= len(here) > 1 and len(distinct) < 2
+                kept = [(r, col) for r in distinct]
+            if len(kept) > 1:
+                means = [ctx.mean(r, c) for r, c in kept]
+                spreads[col or "all cells"] = float(max(means) - min(means))
+        if collapsed:
+            return VACUOUS, "; ".join(notes) + ": nothing left to compare"
         if not spreads:
             return None, "runs missing"
         widest = max(spreads, key=spreads.get)
-        return spreads[widest] <= pp, f"widest spread {_fmt(spreads[widest])} pp ({widest})"
+        detail = f"widest spread {_fmt(spreads[widest])} pp ({widest})"
+        return spreads[widest] <= pp, detail + (f"; compared once: {'; '.join(notes)}" if notes else "")
 
     where = "over all cells" if across_columns else "in each column"
-    return Check(f"{'all rows' if rows is None else ', '.join(rows)} within {pp} pp of each other {where}", test)
+    return Check(f"{'all rows' if rows is None else ', '.join(rows)} within {pp} pp of each other {where}", test,
+                 cells)
 
 
 def train_loss_at_most_median(unit: str, baselines: Sequence[str], column: str) -> Check:
@@ -185,18 +346,23 @@ def finite_everywhere() -> Check:
 
 
 def alpha_below(rows: Sequence[str], column: str, value: float = 1.0) -> Check:
-    """The final scale alpha, averaged over layers and seeds, is below ``value`` for each listed row."""
+    """The final scale alpha (initialised at ``value``), averaged over layers per run, is below ``value`` for each
+    listed row; :data:`VACUOUS` when a row's mean over runs is within noise of it (:func:`within_noise`)."""
 
     def test(ctx: CheckContext) -> Outcome:
-        details, ok = [], True
+        details, still, ok = [], [], True
         for row in rows:
-            alphas = [np.mean(p["alpha"]) for r in ctx.cell_records(row, column)
+            alphas = [float(np.mean(p["alpha"])) for r in ctx.cell_records(row, column)
                       for p in r.final_activations.values() if "alpha" in p]
             if not alphas:
                 return None, f"{row}: runs missing"
-            mean = float(np.mean(alphas))
+            noise_only, mean, noise = within_noise(alphas, value)
             ok &= mean < value
-            details.append(f"{row} mean alpha {mean:.3f}")
+            details.append(f"{row} mean alpha {mean:.3f} (noise ±{noise:.3f})")
+            if noise_only:
+                still.append(row)
+        if still:
+            return VACUOUS, f"{', '.join(still)} within noise of the initial {value}: " + ", ".join(details)
         return ok, ", ".join(details)
 
     return Check(f"{column}: the mean final alpha of {', '.join(rows)} below {value}", test)
@@ -244,13 +410,27 @@ def records_equal(a: tuple[str, str], b: tuple[str, str], text: str) -> Check:
 
 
 def adact_weights_moved(rows: Sequence[str] = ("ConvNet-AdAct",)) -> Check:
-    """In every AdAct layer the largest softmax weight rose above the uniform 1/7."""
+    """In every AdAct layer (of every column) the largest softmax weight rose above the uniform 1/7, beyond noise:
+    per (row, column, layer) the mean over seeds of the layer's largest weight, against :func:`within_noise` of
+    1/7; :data:`VACUOUS` when some layer's maximum is within noise of 1/7 (its weights did not move)."""
+    uniform = 1 / 7
 
     def test(ctx: CheckContext) -> Outcome:
-        tops = [max(p["effective_weights"]) for row in rows for r in ctx.cell_records(row)
-                for p in r.final_activations.values() if "effective_weights" in p]
+        tops: dict[tuple[str, str, str], list[float]] = {}
+        for (row, col, _), r in ctx.records.items():
+            if row in rows and r.status == "ok":
+                for layer, p in r.final_activations.items():
+                    if "effective_weights" in p:
+                        tops.setdefault((row, col, layer), []).append(max(p["effective_weights"]))
         if not tops:
             return None, "runs missing"
-        return min(tops) > 1 / 7, f"smallest layer maximum {min(tops):.4f} (1/7 = {1 / 7:.4f})"
+        verdicts = {k: within_noise(v, uniform) for k, v in tops.items()}
+        key = min(verdicts, key=lambda k: verdicts[k][1])
+        _, low, noise = verdicts[key]
+        detail = (f"smallest layer maximum {low:.4f} ({'/'.join(key)}) vs 1/7 = {uniform:.4f}, noise ±{noise:.4f}")
+        still = [k for k, (noise_only, _, _) in verdicts.items() if noise_only]
+        if still:
+            return VACUOUS, f"{len(still)} of {len(verdicts)} layers within noise of 1/7: {detail}"
+        return all(m > uniform for _, m, _ in verdicts.values()), detail
 
-    return Check("in every AdAct layer the largest softmax weight above 1/7 (the weights moved)", test)
+    return Check("in every AdAct layer the largest softmax weight above 1/7 beyond noise (the weights moved)", test)

@@ -28,11 +28,11 @@ def meta(inner: str = "sigmoid", width: int = 5, depth: int = 1) -> dict[str, An
 
 
 def _experiment(name: str, title: str, source: str, rows: list[Row], columns: list[Column], expect: str,
-                extra_base: dict[str, Any] | None = None, checks: tuple = ()) -> Experiment:
+                extra_base: dict[str, Any] | None = None, checks: tuple = (), claims: tuple = ()) -> Experiment:
     profiles = {"quick": dataclasses.replace(QUICK, expect=expect, checks=checks), "full": FULL}
     return Experiment(name=name, title=title, paper=PAPER, source=source, rows=rows, columns=columns,
                       base={**BASE, **(extra_base or {})}, profiles=profiles, published_note=NO_NUMBERS,
-                      figures=("curves",))
+                      figures=("curves",), claims=claims)
 
 
 # --- Fig. 4: meta-neurons against the same network with the fixed activation
@@ -63,6 +63,8 @@ FIXED_VS_TRAINABLE = _experiment(
     expect="at 3 neurons per layer the meta-neuron net beats the fixed net at the last epoch (paper: always, and "
            "faster)",
     checks=tuple(C.no_worse_than("meta-neurons", "fixed", label) for label, (a, n, _) in _SETTINGS.items() if n == 3),
+    # "the trainable activations actually help increase speed of convergence and model accuracy" (Fig. 4)
+    claims=C.claims_per_column("meta-neuron net above the fixed net ({column})", "meta-neurons", "fixed", _SETTINGS),
 )
 
 ONE_LAYER = [Column("1 layer, sigmoid")]
@@ -72,6 +74,9 @@ WIDTH = _experiment(
     rows=[Row(f"{n} meta-neurons", {**meta(), "model_options": {"hidden": [n]}}) for n in (1, 2, 3, 5, 7, 10)],
     columns=ONE_LAYER, expect="width 7 >= width 1 (paper: more width is better, little gain beyond about 7)",
     checks=(C.no_worse_than("7 meta-neurons", "1 meta-neurons", "1 layer, sigmoid"),),
+    # more meta-neurons per layer: higher accuracy, with little gain beyond about 7
+    claims=(C.Claim("3 meta-neurons above 1", "3 meta-neurons", "1 layer, sigmoid", "1 meta-neurons"),
+            C.Claim("7 meta-neurons above 3", "7 meta-neurons", "1 layer, sigmoid", "3 meta-neurons")),
 )
 
 SUBDEPTH = _experiment(
@@ -95,6 +100,9 @@ DEPTH = _experiment(
     columns=[Column("5 meta-neurons per layer, sigmoid")],
     expect="4 meta-neuron layers <= 1 layer (paper: more layers learn slower and worse)",
     checks=(C.no_worse_than("1 meta-neuron layer", "4 meta-neuron layers", "5 meta-neurons per layer, sigmoid"),),
+    # more meta-neuron layers learn slower and reach a lower accuracy
+    claims=tuple(C.Claim(f"1 meta-neuron layer above {k}", "1 meta-neuron layer", "5 meta-neurons per layer, sigmoid",
+                         f"{k} meta-neuron layers") for k in (2, 4)),
 )
 
 SUBACT = _experiment(

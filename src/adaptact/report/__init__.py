@@ -73,8 +73,11 @@ def write_report(out: str | os.PathLike) -> list[Path]:
         csv = out / f"report-{rep.experiment.name}.csv"
         csv.write_text(rep.csv())
         paths.append(csv)
+    from adaptact.report.claims import paper_claims_markdown
+
+    claims = paper_claims_markdown(reports)
     md = out / "report.md"
-    md.write_text("\n".join(head) + "\n".join(r.markdown() for r in reports))
+    md.write_text("\n".join(head) + (claims + "\n" if claims else "") + "\n".join(r.markdown() for r in reports))
     return [md] + paths
 
 

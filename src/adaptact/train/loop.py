@@ -69,9 +69,11 @@ def _check_compatible(spec: RunSpec, data) -> None:
 
 
 def data_signature(data) -> dict[str, Any]:
-    """What a model needs to know of a data set: input shape (without N), classes, vocabulary size."""
+    """What a model needs to know of a data set: input shape (without N), classes, vocabulary size; and what a
+    report needs: the split sizes and the test split's class counts (chance level, fold correction)."""
     return {"input_shape": list(data.x_train.shape[1:]), "num_classes": data.num_classes,
-            "vocab_size": data.meta.get("vocab_size")}
+            "vocab_size": data.meta.get("vocab_size"), "sizes": data.meta.get("sizes"),
+            "test_class_counts": (data.meta.get("class_counts") or {}).get("test")}
 
 
 def build_model_for(spec: RunSpec, signature: dict[str, Any]) -> nn.Module:

@@ -1,0 +1,254 @@
+"""The vacuity rule and the claims' verdicts, on constructed records (no training)."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from adaptact.experiments import checks as C
+from adaptact.experiments import get_experiment, list_experiments
+from adaptact.experiments.base import Column, Experiment, Profile, Row
+from adaptact.report.claims import evaluate_claims, paper_claims_markdown, validate_claims
+from adaptact.report.collect import COLUMNS
+from adaptact.report.stats import holm, summarize
+from adaptact.report.tables import build_report
+from adaptact.train import RunRecord
+
+MNIST_TEST = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]  # majority class '1': 11.35 %
+BALANCED = [5000, 5000]
+
+
+def results(cells: dict[tuple[str, str], list[float]], counts=MNIST_TEST, params=None, sizes=None, loss=None):
+    """A runs table and records: ``cells[(row, column)]`` = accuracies (%) by seed; ``params[(row, column)]`` =
+    final activation parameters (the same for every seed, or a list by seed)."""
+    runs, records = [], {}
+    for (row, col), values in cells.items():
+        for seed, v in enumerate(values):
+            fa = (params or {}).get((row, col), {})
+            fa = fa[seed] if isinstance(fa, list) else fa
+            key = f"{row}-{col}-{seed}"
+            data = {"num_classes": len(counts), "test_class_counts": counts}
+            if sizes:
+                data["sizes"] = sizes
+            records[(row, col, seed)] = RunRecord(key, {"tags": {}}, metrics={"test_accuracy": v / 100},
+                                                  final_activations=fa, data=data)
+            runs.append({"experiment": "x", "row": row, "column": col, "seed": seed, "status": "ok", "value": v,
+                         "train_loss": (loss or {}).get((row, col), [math.nan] * len(values))[seed], "key": key,
+                         "error": None, "wall_time": 1.0})
+    runs = pd.DataFrame(runs, columns=COLUMNS)
+    return C.CheckContext(summarize(runs), runs, records), runs, records
+
+
+def outcome(check: C.Check, ctx: C.CheckContext):
+    return check.evaluate(ctx)[0]
+
+
+# ------------------------------------------------------------------------------------------ the vacuity rule
+
+
+def test_a_comparison_of_cells_at_chance_is_vacuous_not_held():
+    """Davis depth (issue 11): every row at 11.35 %, MNIST's majority-class rate, 'passed' 1 layer >= 4 layers."""
+    check = get_experiment("davis-mnist-depth").profiles["quick"].checks[0]
+    col = "5 meta-neurons per layer, sigmoid"
+    ctx, _, _ = results({("1 meta-neuron layer", col): [11.35], ("4 meta-neuron layers", col): [11.35]})
+    assert ctx.chance("1 meta-neuron layer", col) == pytest.approx(11.35)
+    result, detail = check.evaluate(ctx)
+    assert result == C.VACUOUS and "at chance level (11.35 %)" in detail
+    learned, _, _ = results({("1 meta-neuron layer", col): [85.0], ("4 meta-neuron layers", col): [11.35]})
+    assert outcome(check, learned) is True  # a real difference holds
+
+
+def test_farhadi_sim_tolerance_check_at_fifty_percent_is_vacuous():
+    exp = get_experiment("farhadi-sim")
+    check = next(c for c in exp.profiles["quick"].checks if c.text.startswith("8 layers, Sig teacher/fitted AGumb"))
+    row = "8 layers, Sig teacher"
+    at_chance, _, _ = results({(row, "fitted AGumb"): [50.2], (row, "fitted Sig"): [50.0]}, counts=BALANCED)
+    assert outcome(check, at_chance) == C.VACUOUS
+    real, _, _ = results({(row, "fitted AGumb"): [83.8], (row, "fitted Sig"): [83.7]}, counts=BALANCED)
+    assert outcome(check, real) is True
+
+
+def test_chance_is_one_over_the_classes_without_class_counts():
+    """Records written before they carried class counts: 1/classes, and the margin still catches MNIST's 11.35 %."""
+    ctx, _, records = results({("a", "c"): [11.35], ("b", "c"): [14.0]})
+    for rec in records.values():
+        del rec.data["test_class_counts"]
+    assert ctx.chance("a", "c") == pytest.approx(10.0) and ctx.at_chance("a", "c") is True
+    assert ctx.at_chance("b", "c") is False
+    for rec in records.values():
+        rec.data.clear()
+    assert math.isnan(ctx.chance("a", "c")) and ctx.at_chance("a", "c") is None  # unknown: never vacuous
+
+
+def test_abu_alpha_within_noise_of_its_initial_value_is_vacuous():
+    """ABU (issue 11): 'alpha < 1' passed at 0.985 (init 1.0)."""
+    check = get_experiment("abu-table1").profiles["quick"].checks[2]
+    col = "SMCN Adam C10"
+
+    def alphas(a):
+        return {("αReLU", col): {"l1": {"alpha": [a]}}, ("αELU", col): {"l1": {"alpha": [0.6]}}}
+
+    cells = {("αReLU", col): [40.0], ("αELU", col): [40.0]}
+    ctx, _, _ = results(cells, params=alphas(0.985))
+    result, detail = check.evaluate(ctx)
+    assert result == C.VACUOUS and "αReLU within noise of the initial 1.0" in detail
+    moved, _, _ = results(cells, params=alphas(0.7))
+    assert outcome(check, moved) is True
+
+
+def test_within_noise_uses_two_standard_errors_or_the_relative_floor():
+    assert C.within_noise([0.985], 1.0)[0] is True  # 1.5 % < 5 % of the initial value
+    assert C.within_noise([0.90, 0.91, 0.89], 1.0)[0] is False  # 10 % and tight over seeds
+    assert C.within_noise([0.5, 1.4, 0.7, 1.3], 1.0)[0] is True  # wide over seeds: 2 s.e. = 0.44
+
+
+def test_adact_weights_that_barely_left_the_uniform_blend_are_vacuous():
+    """AdAct (issue 11): 'weights moved' passed at 0.1464 vs 1/7 = 0.1429."""
+    check = get_experiment("adact-table1").profiles["quick"].checks[2]
+
+    def weights(top):
+        rest = (1 - top) / 6
+        return {("ConvNet-AdAct", "FMNIST"): {"act1": {"effective_weights": [top] + [rest] * 6},
+                                              "act2": {"effective_weights": [0.5] + [1 / 12] * 6}}}
+
+    cells = {("ConvNet-AdAct", "FMNIST"): [85.0]}
+    ctx, _, _ = results(cells, params=weights(0.1464))
+    result, detail = check.evaluate(ctx)
+    assert result == C.VACUOUS and "1 of 2 layers within noise of 1/7" in detail
+    moved, _, _ = results(cells, params=weights(0.30))
+    assert outcome(check, moved) is True
+
+
+def test_abu_table2_spread_over_one_function_run_three_times_is_vacuous():
+    """ABU_norm, ABU_abs, ABU_pos are the same function while the weights stay positive (issue 11)."""
+    exp = get_experiment("abu-table2")
+    check = next(c for c in exp.profiles["quick"].checks if "ABU_abs" in c.text)
+    col = "SMCN Adam C10"
+    same = {"l1": {"weight": [0.3, 0.2, 0.1, 0.2, 0.2], "effective_weights": [0.3, 0.2, 0.1, 0.2, 0.2]}}
+    other = {"l1": {"weight": [0.5, -0.1, 0.1, 0.2, 0.3], "effective_weights": [0.5, 0.0, 0.1, 0.2, 0.2]}}
+    cells = {(r, col): [42.6] for r in ("ABU_norm", "ABU_abs", "ABU_pos")}
+    ctx, _, _ = results(cells, params={(r, col): same for r in ("ABU_norm", "ABU_abs", "ABU_pos")})
+    result, detail = check.evaluate(ctx)
+    assert result == C.VACUOUS and "ABU_abs ran the same function as ABU_norm" in detail
+    distinct, _, _ = results(cells, params={("ABU_norm", col): same, ("ABU_abs", col): other,
+                                            ("ABU_pos", col): same})
+    result, detail = check.evaluate(distinct)
+    assert result is True and "compared once: ABU_pos ran the same function as ABU_norm" in detail
+
+
+# ------------------------------------------------------------------------------------------ claims
+
+
+def _experiment(claims, seed_is_fold=False) -> Experiment:
+    return Experiment(
+        "toy", "a toy table", "Toy paper", "Table 1",
+        rows=[Row("unit", baseline="base"), Row("base"), Row("other"), Row("missing")],
+        columns=[Column("c"), Column("d")], profiles={"quick": Profile("quick")}, claims=tuple(claims),
+        seed_is_fold=seed_is_fold)
+
+
+BASE = [80.0, 81.0, 79.5, 80.5, 80.2]
+
+
+def test_claims_verdicts_reproduced_contradicted_undetermined_vacuous_not_run():
+    claims = [C.Claim("unit above base", "unit", "c", "base"),
+              C.Claim("unit below base", "unit", "c", "base", higher=False),
+              C.Claim("other above base", "other", "c", "base"),
+              C.Claim("unit above base at chance", "unit", "d", "base"),
+              C.Claim("missing above base", "missing", "c", "base")]
+    cells = {("base", "c"): BASE, ("unit", "c"): [b + 3 + 0.1 * i for i, b in enumerate(BASE)],
+             ("other", "c"): [b + n for b, n in zip(BASE, (0.5, -0.7, 0.2, -0.4, 0.6))],
+             ("base", "d"): [11.3, 11.4, 11.35, 11.3, 11.4], ("unit", "d"): [11.35, 11.3, 11.4, 11.4, 11.35]}
+    ctx, runs, _ = results(cells)
+    table = evaluate_claims(_experiment(claims), runs, ctx).set_index("claim")
+    assert table.loc["unit above base", "verdict"] == "reproduced"
+    assert table.loc["unit below base", "verdict"] == "contradicted"
+    other = table.loc["other above base"]
+    assert other["verdict"] == "undetermined" and "could detect" in other["why"]
+    d = [n for n in (0.5, -0.7, 0.2, -0.4, 0.6)]
+    sd = pd.Series(d).std()
+    assert other["mde"] == pytest.approx(sd * 1.6819970833, rel=1e-4)  # statsmodels TTestPower, n = 5
+    assert table.loc["unit above base at chance", "verdict"] == "vacuous"
+    assert table.loc["missing above base", "verdict"] == "not run"
+    # Holm over the three claims with a test (the vacuous and the not-run ones are not in the family)
+    tested = table[table["p"].notna()]
+    assert len(tested) == 3
+    assert list(tested["p_holm"]) == pytest.approx(list(holm(tested["p"].to_numpy())))
+    p_plain = sps.ttest_rel(cells[("unit", "c")], BASE).pvalue
+    assert table.loc["unit above base", "p"] == pytest.approx(p_plain)
+
+
+def test_a_claim_against_several_rows_uses_the_best_of_them():
+    claims = [C.Claim("unit above the best", "unit", "c", ("base", "other"))]
+    cells = {("base", "c"): BASE, ("other", "c"): [b + 2 for b in BASE], ("unit", "c"): [b + 1 for b in BASE]}
+    ctx, runs, _ = results(cells)
+    t = evaluate_claims(_experiment(claims), runs, ctx).iloc[0]
+    assert t["than"] == "other" and t["diff"] == pytest.approx(-1.0)
+    loss = {("base", "c"): [0.3] * 5, ("other", "c"): [0.2] * 5, ("unit", "c"): [0.25] * 5}
+    lower = [C.Claim("unit's loss below every other", "unit", "c", ("base", "other"), higher=False,
+                     metric="train_loss")]
+    ctx, runs, _ = results(cells, loss=loss)
+    t = evaluate_claims(_experiment(lower), runs, ctx).iloc[0]
+    assert t["than"] == "other" and t["diff"] == pytest.approx(0.05)  # the lowest loss is the one to beat
+
+
+def test_a_claim_between_rows_that_ran_the_same_function_is_vacuous():
+    same = {"l1": {"weight": [0.2] * 5}}
+    cells = {("unit", "c"): BASE, ("base", "c"): BASE}
+    ctx, runs, _ = results(cells, params={("unit", "c"): same, ("base", "c"): same})
+    t = evaluate_claims(_experiment([C.Claim("unit above base", "unit", "c", "base")]), runs, ctx).iloc[0]
+    assert t["verdict"] == "vacuous" and "same function" in t["why"]
+
+
+def test_folds_use_the_nadeau_bengio_test_in_tests_and_claims():
+    sizes = {"train": 8000, "val": 0, "test": 2000}
+    cells = {("base", "c"): BASE, ("unit", "c"): [b + n for b, n in zip(BASE, (1.0, 2.0, 0.5, 1.5, 1.0))]}
+    ctx, runs, records = results(cells, counts=BALANCED, sizes=sizes)
+    exp = _experiment([C.Claim("unit above base", "unit", "c", "base")], seed_is_fold=True)
+    report = build_report(exp, runs, {"name": "quick", "seeds": 5}, {}, records)
+    assert report.resampling == pytest.approx(0.25)
+    test = report.tests.iloc[0]
+    assert test["test"] == "Nadeau–Bengio" and test["t"] == pytest.approx(3.1379, abs=1e-4)
+    assert report.claims.iloc[0]["p"] == pytest.approx(test["p"])
+    text = report.markdown()
+    assert "Nadeau–Bengio corrected resampled t-test" in text and "The paper's claims" in text
+
+
+def test_a_claim_naming_an_unknown_row_is_refused():
+    with pytest.raises(ValueError, match="no row 'nope'"):
+        validate_claims(_experiment([C.Claim("x", "unit", "c", "nope")]))
+    with pytest.raises(ValueError, match="metric must be 'value' or 'train_loss'"):
+        validate_claims(_experiment([C.Claim("x", "unit", "c", "base", metric="loss")]))
+
+
+@pytest.mark.parametrize("name", list_experiments())
+def test_every_declared_claim_names_cells_of_its_experiment(name):
+    validate_claims(get_experiment(name))
+
+
+def test_the_report_shows_claims_checks_and_the_paper_summary():
+    claims = [C.Claim("unit above base", "unit", "c", "base")]
+    cells = {("base", "c"): BASE, ("unit", "c"): [b + 3 + 0.1 * i for i, b in enumerate(BASE)],
+             ("base", "d"): [11.35] * 5, ("unit", "d"): [11.35] * 5}
+    ctx, runs, records = results(cells)
+    check = C.no_worse_than("unit", "base", "d")
+    report = build_report(_experiment(claims), runs, {"name": "quick", "seeds": 5}, {}, records, (check,))
+    text = report.markdown()
+    assert "○ VACUOUS: d: unit >= base" in text
+    assert "| unit above base | unit > base (c) |" in text and "**reproduced**" in text
+    assert "| unit | best fixed baseline |" not in text  # base is the best fixed row: tested once, as its own
+    assert "Holm's correction over the family of all 1 unit-vs-baseline tests" in text  # d: no variance, no test
+    summary = paper_claims_markdown([report])
+    assert "### Toy paper" in summary and "| toy | unit above base |" in summary
+
+
+@pytest.mark.slow
+def test_a_run_records_what_the_chance_level_and_the_fold_correction_need():
+    from adaptact.train import RunSpec, run
+
+    rec = run(RunSpec(model="mlp", data="digits", act="relu", model_options={"hidden": [8]}, epochs=1,
+                      batch_size=64, device="cpu", record_every=0))
+    counts, sizes = rec.data["test_class_counts"], rec.data["sizes"]
+    assert len(counts) == rec.data["num_classes"] == 10 and sum(counts) == sizes["test"] > 0 and sizes["train"] > 0
