@@ -345,3 +345,25 @@ def test_bad_callable_targets_are_refused():
         fit.fit_pau("relu", (3, 2), "C")
     with pytest.raises(ValueError, match="points must be an integer"):
         fit.fit_pau("relu", (3, 2), "A", points=10**9)
+
+
+# --------------------------------------------------------------------------- outside the interval (documented in adaptact.fit)
+
+
+@pytest.mark.parametrize("form", AF.PAU_FORMS)
+@pytest.mark.parametrize("degrees", [(5, 4), (4, 3), (4, 4), (5, 5), (3, 5), (6, 3)])
+def test_outside_the_interval_a_pau_follows_its_leading_terms(form, degrees):
+    m, n = degrees
+    g = torch.Generator().manual_seed(m * 10 + n)
+    a = torch.rand(m + 1, generator=g, dtype=torch.float64) + 0.1
+    b = torch.randn(n, generator=g, dtype=torch.float64)
+    x = torch.tensor([-1e5, 1e5], dtype=torch.float64)
+    predicted = a[m] / b[n - 1].abs() * torch.sign(x) ** m * x.abs() ** (m - n)
+    torch.testing.assert_close(AF.pau(x, a, b, form), predicted, rtol=1e-3, atol=0)
+
+
+def test_the_shipped_lrelu_set_extrapolates_with_one_slope():
+    a, b = fit.initial_coefficients("lrelu", (5, 4), "A")
+    assert a[5] / b[3] == pytest.approx(0.72, abs=0.01)
+    y = AF.pau(torch.tensor([-10.0, 10.0], dtype=torch.float64), torch.tensor(a), torch.tensor(b), "A")
+    assert y[0].item() == pytest.approx(-2.7, abs=0.05) and y[1].item() == pytest.approx(9.0, abs=0.05)
