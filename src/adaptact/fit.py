@@ -18,10 +18,11 @@ Where the coefficients come from
    one (a JSON file under ``adaptact.cachedir.cache_home("fits")``, written
    atomically and checked when read: a damaged or foreign file is ignored and
    the fit redone);
-3. else a fit now: about 0.01–1 s for any degrees up to
-   (:data:`MAX_PAU_DEGREE`, :data:`MAX_PAU_DEGREE`) (see
-   ``benchmarks/results/fit-times.json``); a fit that takes longer than about a
-   second says so on stderr.
+3. else a fit now: for any degrees up to (8, 8), either form, at most about
+   0.3 s of CPU (0.7 s wall on the shared 2-core machine; see
+   ``benchmarks/results/fit-times.json``), plus importing SciPy once per
+   process (about 1 s there); (16, 16) takes up to about 1.5 s. A fit that
+   takes longer than :data:`PROGRESS_AFTER_S` (1 s) says so on stderr.
 
 A fit is identified by the target's values on the grid (so a lambda and a
 named function that agree share one fit), the degrees, the form, the interval,
