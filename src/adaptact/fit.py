@@ -21,7 +21,7 @@ Where the coefficients come from
 3. else a fit now: for any degrees up to (8, 8), either form, at most about
    0.3 s of CPU (0.7 s wall on the shared 2-core machine; see
    ``benchmarks/results/fit-times.json``), plus importing SciPy once per
-   process (about 1 s there); (16, 16) takes up to about 1.5 s. A fit that
+   process (about 1 s there); (16, 16) takes up to about 2 s of CPU. A fit that
    takes longer than :data:`PROGRESS_AFTER_S` (1 s) says so on stderr.
 
 A fit is identified by the target's values on the grid (so a lambda and a
