@@ -1,12 +1,16 @@
 """Regenerate src/adaptact/tables/pau_init.json: PAU initial coefficients fitted by adaptact.fit.
 
-    python scripts/make_init_tables.py            # all targets, degrees and forms of adaptact.fit
+    python scripts/make_init_tables.py            # every fixed activation, the degrees and forms of adaptact.fit
+
+Every entry is fitted anew (no cache); the file is replaced atomically.
 """
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import sys
+import tempfile
 import time
 
 import numpy
@@ -26,7 +30,10 @@ def main() -> None:
         "python": sys.version.split()[0], "seconds": round(time.time() - start, 1),
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(table, indent=1) + "\n")
+    fd, tmp = tempfile.mkstemp(dir=OUT.parent, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(table, indent=1) + "\n")
+    os.replace(tmp, OUT)
     print(f"wrote {OUT} ({len(table['entries'])} entries)")
 
 

@@ -27,7 +27,7 @@ def test_unknown_option_is_named():
     ("pau", {"degrees": (5,)}, "degrees"),
     ("pau", {"degrees": (2.5, 1)}, "degrees"),
     ("pau", {"form": "C"}, "form"),
-    ("pau", {"init": "cubic"}, "target"),
+    ("pau", {"init": "cubic"}, "init"),
     ("rpau", {"delta": -0.1}, "delta"),
     ("abu", {"normalization": "l2"}, "normalization"),
     ("abu", {"basis": ("relu", "nope")}, "basis"),

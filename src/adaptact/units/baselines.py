@@ -1,14 +1,14 @@
 """The learnable baselines of the PAU paper: APL, SReLU, SLAF and Maxout."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from adaptact import functional as AF
 from adaptact import kernels
-from adaptact.fit import fit_polynomial
+from adaptact.fit import DEFAULT_INTERVAL, check_interval, check_polynomial_degree, fit_polynomial, target_function
 from adaptact.registry import register
 from adaptact.units.base import ActivationUnit, NumFeatures, check_int, check_num_features
 
@@ -81,21 +81,34 @@ class SLAF(ActivationUnit):
     r"""Self-learnable activation function (Goyal et al.): the polynomial :math:`y = \sum_{k=0}^{K} c_k x^k`.
 
     Args:
-        degree: :math:`K` (default 5).
-        init: the function the polynomial starts out fitting on :math:`[-3, 3]`
-            by least squares (default ``leaky_relu``, slope 0.01).
+        degree: :math:`K`, an integer in ``[0, 16]`` (default 5).
+        init: the function the polynomial starts out as: its least-squares fit
+            in the Taylor basis :math:`1, x, \dots, x^K` on ``init_range``. Any
+            fixed activation name (``adaptact.list_activations(family="fixed")``;
+            default ``leaky_relu``, slope 0.01) or any callable ``Tensor -> Tensor``.
+        init_range: the interval ``(lo, hi)`` of that fit; default ``(-3, 3)``.
+            Outside it the polynomial follows its leading term :math:`c_K x^K`.
 
     Attributes:
         coefficients: ``(K+1,)`` or ``(C, K+1)``.
     """
 
     def __init__(
-        self, num_features: NumFeatures = None, degree: int = 5, init: str = "leaky_relu", *, device=None, dtype=None
+        self,
+        num_features: NumFeatures = None,
+        degree: int = 5,
+        init: str | Callable = "leaky_relu",
+        init_range: Sequence[float] = DEFAULT_INTERVAL,
+        *,
+        device=None,
+        dtype=None,
     ) -> None:
         super().__init__(num_features, device=device, dtype=dtype)
-        self.degree = check_int("degree", degree, 0)
+        self.degree = check_polynomial_degree(degree)
+        target_function(init, "init")  # validates the name before any work
         self.init = init
-        self._init_coefficients = fit_polynomial(init, degree)
+        self.init_range = check_interval(init_range, "init_range")
+        self._init_coefficients = fit_polynomial(init, degree, self.init_range, option="init")
         self.add_parameter("coefficients", degree + 1)
         if not self.is_lazy:
             self.reset_parameters()
@@ -107,7 +120,11 @@ class SLAF(ActivationUnit):
         return kernels.slaf(x, self.coefficients)
 
     def _repr_options(self) -> dict[str, Any]:
-        return {"degree": self.degree, "init": self.init}
+        init = self.init if isinstance(self.init, str) else getattr(self.init, "__name__", "custom")
+        opts = {"degree": self.degree, "init": init}
+        if self.init_range != DEFAULT_INTERVAL:
+            opts["init_range"] = self.init_range
+        return opts
 
 
 class Maxout(nn.Module):

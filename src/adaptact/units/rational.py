@@ -7,19 +7,11 @@ from torch import Tensor
 
 from adaptact import functional as AF
 from adaptact import kernels
-from adaptact.fit import initial_coefficients
+from adaptact.fit import DEFAULT_INTERVAL, check_degrees, check_interval, initial_coefficients, target_function
 from adaptact.registry import register
-from adaptact.units.base import ActivationUnit, NumFeatures, check_choice, check_int
+from adaptact.units.base import ActivationUnit, NumFeatures, check_choice
 
 __all__ = ["PAU", "RPAU"]
-
-
-def _check_degrees(degrees: Sequence[int]) -> tuple[int, int]:
-    try:
-        m, n = degrees
-    except (TypeError, ValueError):
-        raise ValueError(f"degrees must be a pair (m, n) of non-negative integers, got {degrees!r}") from None
-    return check_int("degrees (numerator m)", m, 0), check_int("degrees (denominator n)", n, 0)
 
 
 class PAU(ActivationUnit):
@@ -31,13 +23,27 @@ class PAU(ActivationUnit):
         Q(x) = 1 + \Big|\sum_{k=1}^{n} b_k x^k\Big| \ \text{(form B)}
 
     Args:
-        degrees: ``(m, n)``, any non-negative pair; default ``(5, 4)`` (10 parameters).
+        degrees: ``(m, n)``, integers in ``[0, 16]`` (:data:`adaptact.fit.MAX_PAU_DEGREE`);
+            default ``(5, 4)`` (10 parameters).
         form: ``"A"`` (the paper's kernels) or ``"B"``.
-        init: the function the coefficients start out approximating on
-            :math:`[-3, 3]`: ``leaky_relu`` (slope 0.01, the default),
-            ``relu``, ``tanh``, ``sigmoid``, ``swish``, ``gelu``, ``identity``,
-            or any callable on float64 tensors (fitted on first use).
+        init: the function the coefficients start out approximating (by least
+            squares on ``init_range``): any fixed activation name
+            (``adaptact.list_activations(family="fixed")``: ``lrelu`` alias
+            ``leaky_relu``, slope 0.01, the default; ``elu``, ``gelu``,
+            ``silu``, ``tanh``, ``sigmoid``, ``softplus``, ``prelu`` with
+            slope 0.25, ``rrelu`` with its mean slope, ``identity``, ...) or
+            any callable ``Tensor -> Tensor`` (called once on a float64 grid).
+            Fits come from the shipped table or are computed once (well under
+            a second) and cached in memory and on disk: see :mod:`adaptact.fit`.
+        init_range: the interval ``(lo, hi)`` of that fit; default ``(-3, 3)``
+            as in the paper.
         num_features: ``None`` (one PAU per layer, the paper's choice), an int or ``"lazy"``.
+
+    Outside ``init_range`` the unit follows its leading terms,
+    :math:`y \sim (a_m/|b_n|)\,\mathrm{sign}(x)^m |x|^{m-n}`: for the
+    default :math:`m = n + 1` a line of one slope on both sides (odd
+    :math:`m`), for :math:`m = n` a constant. Choose ``init_range`` to cover
+    the bulk of the unit's inputs; :mod:`adaptact.fit` says more.
 
     Attributes:
         numerator: :math:`a_0 \dots a_m`, ``(m+1,)`` or ``(C, m+1)``.
@@ -50,15 +56,18 @@ class PAU(ActivationUnit):
         degrees: Sequence[int] = (5, 4),
         form: str = "A",
         init: str | Callable = "leaky_relu",
+        init_range: Sequence[float] = DEFAULT_INTERVAL,
         *,
         device=None,
         dtype=None,
     ) -> None:
         super().__init__(num_features, device=device, dtype=dtype)
-        self.degrees = _check_degrees(degrees)
+        self.degrees = check_degrees(degrees)
         self.form = check_choice("form", form, AF.PAU_FORMS)
+        target_function(init, "init")  # validates the name before any work
         self.init = init
-        self._init_coefficients = initial_coefficients(init, self.degrees, form) if isinstance(init, str) else None
+        self.init_range = check_interval(init_range, "init_range")
+        self._init_coefficients = initial_coefficients(init, self.degrees, form, self.init_range, option="init")
         m, n = self.degrees
         self.add_parameter("numerator", m + 1)
         self.add_parameter("denominator", n)
@@ -66,11 +75,6 @@ class PAU(ActivationUnit):
             self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self._init_coefficients is None:
-            from adaptact.fit import fit_pau
-
-            r = fit_pau(self.init, self.degrees, self.form)
-            self._init_coefficients = (r.numerator, r.denominator)
         a, b = self._init_coefficients
         self.fill_("numerator", a)
         self.fill_("denominator", b)
@@ -80,7 +84,10 @@ class PAU(ActivationUnit):
 
     def _repr_options(self) -> dict[str, Any]:
         init = self.init if isinstance(self.init, str) else getattr(self.init, "__name__", "custom")
-        return {"degrees": self.degrees, "form": self.form, "init": init}
+        opts = {"degrees": self.degrees, "form": self.form, "init": init}
+        if self.init_range != DEFAULT_INTERVAL:
+            opts["init_range"] = self.init_range
+        return opts
 
 
 class RPAU(PAU):
@@ -98,13 +105,14 @@ class RPAU(PAU):
         form: str = "A",
         init: str | Callable = "leaky_relu",
         delta: float = 0.01,
+        init_range: Sequence[float] = DEFAULT_INTERVAL,
         *,
         device=None,
         dtype=None,
     ) -> None:
         if not delta >= 0:
             raise ValueError(f"delta must be >= 0, got {delta!r}")
-        super().__init__(num_features, degrees, form, init, device=device, dtype=dtype)
+        super().__init__(num_features, degrees, form, init, init_range, device=device, dtype=dtype)
         self.delta = float(delta)
 
     def forward(self, x: Tensor) -> Tensor:
