@@ -67,6 +67,15 @@ def _as_function(unit: nn.Module):
     return fn
 
 
+def test_the_stochastic_units_are_the_ones_random_in_training():
+    random = set()
+    for name, opts in CASES:
+        unit, x = aa.create(name, **opts).train(), make_input(name)
+        if not torch.equal(unit(x), unit(x)):
+            random.add(entry(name).name)
+    assert random == STOCHASTIC
+
+
 # --------------------------------------------------------------------------- second-order gradients
 
 
@@ -133,12 +142,21 @@ def test_gradient_penalty_equals_the_reference_path_in_float32(case):
         torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-5)
 
 
+_ADACT_INPUTS = {
+    "column-layout": lambda: torch.randn(4, 3, 5),
+    "row-layout": lambda: torch.randn(4, 3, 200),
+    "channels-last": lambda: torch.randn(2, 3, 12, 12).to(memory_format=torch.channels_last),
+    "transposed": lambda: torch.randn(3, 4, 150).transpose(0, 1),
+}
+
+
 @needs_c
-@pytest.mark.parametrize("length", [5, 200], ids=["column-layout", "row-layout"])
+@pytest.mark.parametrize("layout", list(_ADACT_INPUTS))
 @pytest.mark.parametrize("num_features", [None, 3], ids=["per-layer", "per-channel"])
-def test_double_backward_of_adact_in_training_redraws_the_kernels_rrelu_slopes(num_features, length):
+def test_double_backward_of_adact_in_training_redraws_the_kernels_rrelu_slopes(num_features, layout):
     unit = _unit("adact", {"num_features": num_features}).train()
-    x = (torch.randn(4, 3, length) * 2).requires_grad_()
+    x = (_ADACT_INPUTS[layout]() * 2).requires_grad_()
+    v = torch.randn(x.shape)
     inputs = [x] + list(unit.parameters())
 
     def first_derivatives(create_graph):
@@ -146,7 +164,7 @@ def test_double_backward_of_adact_in_training_redraws_the_kernels_rrelu_slopes(n
         with kernels.record() as used:
             y = unit(x)
         assert used == ["c"]
-        return torch.autograd.grad((y * torch.linspace(-1, 1, length)).sum(), inputs, create_graph=create_graph)
+        return torch.autograd.grad((y * v).sum(), inputs, create_graph=create_graph)
 
     fused = first_derivatives(False)
     recomputed = first_derivatives(True)
@@ -353,8 +371,13 @@ def _onnx_outputs(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> list[to
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     pytest.importorskip("onnxscript")
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" notes
-    onnx_program = torch.onnx.export(model, inputs, dynamo=True, verbose=False)
+    log = logging.getLogger("torch.onnx")
+    level = log.level
+    log.setLevel(logging.ERROR)  # its "torchvision is not installed" notes
+    try:
+        onnx_program = torch.onnx.export(model, inputs, verbose=False)  # the default exporter: dynamo=True
+    finally:
+        log.setLevel(level)
     session = ort.InferenceSession(onnx_program.model_proto.SerializeToString(), providers=["CPUExecutionProvider"])
     feed = {i.name: t.numpy() for i, t in zip(session.get_inputs(), inputs)}
     return [torch.from_numpy(y) for y in session.run(None, feed)]

@@ -59,7 +59,7 @@ def _untraceable(tensors: tuple[Tensor, ...]) -> Optional[str]:
         return "inside a torch.func transform"
     if is_in_torch_dispatch_mode():
         return "inside a TorchDispatchMode (tracing, fake tensors or another mode that must see every op)"
-    if forward_ad._current_level >= 0:
+    if getattr(forward_ad, "_current_level", -1) >= 0:
         return "inside forward-mode AD (a dual level)"
     if any(type(t) is not Tensor and type(t) is not Parameter for t in tensors):
         return "a tensor subclass"
