@@ -21,8 +21,10 @@ precision, and the parameters are cast to that precision.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +34,9 @@ __all__ = [
     "BasisFunction",
     "BASIS_FUNCTIONS",
     "NORMALIZATIONS",
+    "RRELU_LOWER",
+    "RRELU_MEAN",
+    "RRELU_UPPER",
     "abu",
     "adact",
     "affine",
@@ -51,6 +56,7 @@ __all__ = [
     "polynomial",
     "rpau",
     "rpau_noise",
+    "rrelu_uniform_source",
     "scaled",
     "slaf",
     "srelu",
@@ -146,8 +152,41 @@ def _prelu_basis(x: Tensor, slope: Tensor, training: bool = False) -> Tensor:
     return torch.where(x >= 0, x, slope * x)
 
 
+#: RReLU's slope bounds (torch's defaults) and the mean slope used in evaluation
+RRELU_LOWER, RRELU_UPPER = 1.0 / 8, 1.0 / 3
+RRELU_MEAN = (RRELU_LOWER + RRELU_UPPER) / 2
+
+
+def _torch_uniform(x: Tensor) -> Tensor:
+    return torch.rand_like(x)
+
+
+#: where RReLU's training slopes come from: ``draw(x)`` gives one U[0, 1) number per element of ``x``
+#: (torch's generator by default; :mod:`adaptact.kernels` sets it to the fused kernels' counter-based
+#: draws when it recomputes a fused call for double backward, see :func:`rrelu_uniform_source`)
+_RRELU_UNIFORM: ContextVar[Callable[[Tensor], Tensor]] = ContextVar("adaptact_rrelu_uniform", default=_torch_uniform)
+
+
+@contextmanager
+def rrelu_uniform_source(draw: Callable[[Tensor], Tensor]) -> Iterator[None]:
+    """Within the block, RReLU in training takes its uniforms from ``draw(x)`` (same shape as ``x``)."""
+    token = _RRELU_UNIFORM.set(draw)
+    try:
+        yield
+    finally:
+        _RRELU_UNIFORM.reset(token)
+
+
 def _rrelu_basis(x: Tensor, training: bool = False) -> Tensor:
-    return F.rrelu(x, lower=1.0 / 8, upper=1.0 / 3, training=training)
+    r"""RReLU: :math:`x` for :math:`x > 0`, else :math:`r x`.
+
+    In training :math:`r \sim U(1/8, 1/3)` per element (torch's rule, slope used for :math:`x \le 0`);
+    in evaluation :math:`r` is the mean slope 11/48, i.e. a leaky ReLU (which exports and vmaps).
+    """
+    if not training:
+        return F.leaky_relu(x, RRELU_MEAN)
+    r = RRELU_LOWER + (RRELU_UPPER - RRELU_LOWER) * _RRELU_UNIFORM.get()(x)
+    return torch.where(x <= 0, x * r, x)
 
 
 BASIS_FUNCTIONS: dict[str, BasisFunction] = {

@@ -8,12 +8,14 @@ can serve it:
 - ``triton``: fused Triton kernels on CUDA tensors (when triton is installed);
 - ``c``: fused C kernels on CPU tensors, compiled at first use and cached
   (when a C compiler works);
-- ``reference``: :mod:`adaptact.functional` itself (float64, torch.compile
-  tracing, torch.func transforms, options without a fused formula).
+- ``reference``: :mod:`adaptact.functional` itself (float64, tracing by
+  torch.compile, torch.export, ONNX export, make_fx or TorchScript, torch.func
+  transforms such as vmap, forward-mode AD, options without a fused formula).
 
 A fused path runs one pass forward and recomputes in backward from the input:
 it saves only ``x`` and the parameters, and sums parameter gradients per
-block of elements. Choose or force a backend with :func:`use` (``"auto"``,
+block of elements. A backward with ``create_graph=True`` recomputes the call
+through the reference, so second-order gradients work on every path. Choose or force a backend with :func:`use` (``"auto"``,
 ``"fused"``, ``"c"``, ``"triton"``, ``"reference"``), as a setter or a
 context manager, or with the environment variable ``ADAPTACT_KERNELS``;
 ``with record() as used:`` lists the backend of each call made in a block.

@@ -11,12 +11,15 @@ from typing import Any, Callable, Optional
 
 import torch
 from torch import Tensor
+from torch.autograd import forward_ad
+from torch.nn import Parameter
+from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
 from adaptact import functional as AF
 from adaptact.kernels.c_build import compiler
 from adaptact.kernels.c_engine import CEngine
 from adaptact.kernels.dispatch import Backend, Implementation, Prepared, register_backend, register_implementation
-from adaptact.kernels.fused import Engine, run
+from adaptact.kernels.fused import Engine, ReferenceCall, run, tensor_arguments
 from adaptact.kernels.lowering import LOWERINGS
 from adaptact.kernels.triton_engine import TritonEngine, triton_unavailable
 
@@ -37,36 +40,53 @@ FAMILIES: dict[str, Callable[..., Tensor]] = {
 FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
-def _untraceable() -> Optional[str]:
-    """Contexts where an opaque kernel must not run: the reference is traced and fused by them instead."""
+def _untraceable(tensors: tuple[Tensor, ...]) -> Optional[str]:
+    """Contexts where an opaque kernel must not run: they see (trace, transform, count) only torch ops.
+
+    The reference is traced or transformed by them instead: ``torch.compile``
+    and ``torch.export`` (which the default ONNX exporter uses), TorchScript
+    and the TorchScript ONNX exporter, ``torch.func`` transforms (``vmap``,
+    ``grad``, ``jvp``, ...), forward-mode AD, any ``TorchDispatchMode``
+    (``make_fx`` tracing, fake tensors, functionalization, FLOP counters) and
+    tensor subclasses (``DTensor``, ``FakeTensor``, ...). ``is_compiling`` comes
+    first: dynamo folds it to a constant and never traces the checks after it.
+    """
     if torch.compiler.is_compiling():
-        return "inside torch.compile (inductor fuses the reference formulas itself)"
+        return "inside torch.compile or torch.export (the reference formulas are traced instead)"
     if torch.jit.is_scripting() or torch.jit.is_tracing():
         return "inside TorchScript"
     if torch._C._are_functorch_transforms_active():
         return "inside a torch.func transform"
+    if is_in_torch_dispatch_mode():
+        return "inside a TorchDispatchMode (tracing, fake tensors or another mode that must see every op)"
+    if getattr(forward_ad, "_current_level", -1) >= 0:
+        return "inside forward-mode AD (a dual level)"
+    if any(type(t) is not Tensor and type(t) is not Parameter for t in tensors):
+        return "a tensor subclass"
     return None
 
 
-def _tensors(args: tuple, kwargs: dict) -> list[Tensor]:
-    return [a for a in list(args) + list(kwargs.values()) if isinstance(a, Tensor)]
-
-
-def _fused_prepare(engine: Engine, lowering: Callable[..., Any], *args: Any, **kwargs: Any) -> Prepared:
+def _fused_prepare(
+    engine: Engine, lowering: Callable[..., Any], reference: Callable[..., Tensor], *args: Any, **kwargs: Any
+) -> Prepared:
     x = args[0] if args else kwargs["x"]
-    reason = _untraceable() or engine.unavailable(x)
+    tensors = tensor_arguments(args, kwargs)
+    reason = _untraceable(tensors) or engine.unavailable(x)
     if reason:
         return reason
     if x.dtype not in FUSED_DTYPES:
         return f"dtype {x.dtype} (the fused kernels compute float32, float16 and bfloat16)"
     if x.numel() == 0:
         return "empty input"
-    if any(t.device != x.device for t in _tensors(args, kwargs)):
+    if any(t.device != x.device for t in tensors):
         return "parameters on another device than the input"
     lowered = lowering(*args, **kwargs)
     if isinstance(lowered, str):
         return lowered
-    return engine.load(lowered.program) or partial(run, lowered, x, engine)
+    failed = engine.load(lowered.program)
+    if failed:
+        return failed
+    return partial(run, lowered, ReferenceCall.of(reference, x, args, kwargs), tensors, engine)
 
 
 def _reference_prepare(reference: Callable[..., Tensor], *args: Any, **kwargs: Any) -> Prepared:
@@ -81,7 +101,7 @@ def _register() -> None:
     for family, reference in FAMILIES.items():
         register_implementation(Implementation(family, "reference", partial(_reference_prepare, reference)))
         for backend, engine in engines.items():
-            prepare = partial(_fused_prepare, engine, LOWERINGS[family])
+            prepare = partial(_fused_prepare, engine, LOWERINGS[family], reference)
             register_implementation(Implementation(family, backend, prepare))
 
 
