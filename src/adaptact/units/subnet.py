@@ -69,10 +69,11 @@ class MetaNeuron(_Subnetwork):
         depth: int = 1,
         inner: str = "sigmoid",
         *,
+        channel_dim: int = 1,
         device=None,
         dtype=None,
     ) -> None:
-        super().__init__(num_features, device=device, dtype=dtype)
+        super().__init__(num_features, channel_dim=channel_dim, device=device, dtype=dtype)
         self.width = check_int("width", width, 1)
         self.depth = check_int("depth", depth, 1)
         self.inner = _check_inner(inner)
@@ -105,7 +106,7 @@ class MetaNeuron(_Subnetwork):
         g = self.in_weight.shape[0]
         return self.in_weight.new_zeros(g, 0, self.width, self.width), self.in_weight.new_zeros(g, 0, self.width)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def compute(self, x: Tensor) -> Tensor:
         wl, cl = self._inner_layers()
         return AF.metaneuron(
             x, self.in_weight, self.in_bias, self.hidden_weight, self.hidden_bias, wl, cl,
@@ -131,9 +132,9 @@ class VAF(_Subnetwork):
     """
 
     def __init__(
-        self, num_features: NumFeatures = None, width: int = 5, inner: str = "relu", *, device=None, dtype=None
+        self, num_features: NumFeatures = None, width: int = 5, inner: str = "relu", *, channel_dim: int = 1, device=None, dtype=None
     ) -> None:
-        super().__init__(num_features, device=device, dtype=dtype)
+        super().__init__(num_features, channel_dim=channel_dim, device=device, dtype=dtype)
         self.width = check_int("width", width, 1)
         self.inner = _check_inner(inner)
         self.add_parameter("in_weight", width)
@@ -149,7 +150,7 @@ class VAF(_Subnetwork):
         self._uniform_("out_weight", self.width)
         self._uniform_("out_bias", self.width)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def compute(self, x: Tensor) -> Tensor:
         return AF.vaf(x, self.in_weight, self.in_bias, self.out_weight, self.out_bias, inner=self.inner)
 
     def _repr_options(self) -> dict[str, Any]:
