@@ -22,15 +22,24 @@ __all__ = ["CallSites", "call_site_counts", "install_reset_hook", "reset_all_cal
 
 
 def _class_sources(cls: type) -> list[str]:
-    """The source of every class in ``cls``'s MRO below ``nn.Module`` (those without source are left out)."""
+    """The source of every method of every class in ``cls``'s MRO below ``nn.Module``.
+
+    Read method by method (``inspect.getsource`` of each function), which also
+    works for classes defined in a notebook cell, where the class's own source
+    cannot be found. Methods without source are left out.
+    """
     out = []
     for c in cls.__mro__:
         if c is nn.Module or not issubclass(c, nn.Module):
             break
-        try:
-            out.append(textwrap.dedent(inspect.getsource(c)))
-        except (OSError, TypeError):
-            continue
+        for member in vars(c).values():
+            fn = getattr(member, "__func__", member)
+            if not inspect.isfunction(fn):
+                continue
+            try:
+                out.append(textwrap.dedent(inspect.getsource(fn)))
+            except (OSError, TypeError):
+                continue
     return out
 
 
@@ -119,18 +128,21 @@ class CallSites(nn.Module):
     module in a loop or from a place its source does not show).
     """
 
-    def __init__(self, sites: list[nn.Module], path: str) -> None:
+    def __init__(self, sites: list[nn.Module], path: str, counted: bool = True) -> None:
         super().__init__()
         self.sites = nn.ModuleList(sites)
         self.path = path
+        self.counted = counted
         self.calls = 0
 
     def forward(self, x: Tensor) -> Tensor:
         k = self.calls
         if k >= len(self.sites):
+            why = (f"the source of its parent shows {len(self.sites)} call site(s)" if self.counted else
+                   "the source of its parent does not show its calls (not readable, or the module is handed on)")
             raise RuntimeError(
-                f"{self.path} was called {k + 1} times in one forward of its parent, but its source shows "
-                f"{len(self.sites)} call sites; replace with share=True to use one shared unit"
+                f"{self.path} was called {k + 1} times in one forward of its parent, but {why}; "
+                f"replace with share=True to use one shared unit"
             )
         self.calls = k + 1
         return self.sites[k](x)

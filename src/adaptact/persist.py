@@ -60,7 +60,7 @@ def apply_replacements(model: nn.Module, records: Iterable[dict[str, Any]]) -> n
         else:
             options = {k: (tuple(v) if isinstance(v, list) else v) for k, v in r["options"].items()
                        if v != REPLACED_FUNCTION}
-            sites = r.get("call_sites")
+            sites = r.get("call_sites")  # present when the slot holds a CallSites
             units = [create(r["name"], **{**placement, **options}) for _ in range(sites or 1)]
             if sites:
                 unit = CallSites(units, r["path"])

@@ -262,7 +262,7 @@ def replace_activations(
         sites = calls if calls and calls > 1 else 1
         units, record = _build(e, name, child, path, parent, placement, options, channel_dim, start, sites)
         if sites > 1 or calls in (None, 0):
-            replacement: nn.Module = CallSites(units, path)
+            replacement: nn.Module = CallSites(units, path, counted=bool(calls))
             install_reset_hook(parent)
             install_reset_hook(model, reset_all_call_sites)
             record["call_sites"] = sites
