@@ -381,3 +381,20 @@ def test_f_relu_in_forward_is_not_a_module():
 
     with pytest.warns(UserWarning, match="called as functions"):
         aa.replace_activations(Functional(), "pau")
+
+
+def test_call_sites_under_ddp(tmp_path):
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    try:
+        torch.manual_seed(0)
+        model = aa.replace_activations(resnet_stack(), "pau")
+        ddp = DistributedDataParallel(model)
+        x = torch.randn(2, 3, 6, 6)
+        ddp(x).square().mean().backward()
+        grads = [p.grad for p in aa.activation_parameters(model)]
+        assert len(grads) == 14 and all(g is not None and torch.isfinite(g).all() for g in grads)
+    finally:
+        dist.destroy_process_group()

@@ -141,6 +141,8 @@ class ActivationUnit(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         per_channel = self.num_features is not None or self.uses_channel_axis
+        if x.is_contiguous() and (not per_channel or self.channel_dim == 1 or self.channel_dim == 1 - x.dim()):
+            return self.compute(x).contiguous()  # already canonical: no view needed
         view, how = canonical_view(x, self.channel_dim if per_channel else None, type(self).__name__)
         return how.restore(self.compute(view))
 
