@@ -277,18 +277,7 @@ def test_forward_mode_ad_of_a_fused_unit_uses_the_reference():
 
 # --------------------------------------------------------------------------- torch.func.vmap
 
-_RRELU_IN_UNITS = pytest.mark.xfail(
-    reason="the fixed 'rrelu' unit is torch.nn.RReLU, whose aten::rrelu has no vmap rule and no ONNX "
-    "conversion even in evaluation (units/fixed.py should compute a leaky ReLU with the mean slope in eval)",
-    strict=True,
-)
-
-
-def _mark_fixed_rrelu(cases):
-    return [pytest.param(c, id=case_id(c), marks=_RRELU_IN_UNITS) if c[0] == "rrelu" else c for c in cases]
-
-
-@pytest.mark.parametrize("case", _mark_fixed_rrelu(CASES))
+@pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_vmap_equals_a_loop_over_the_batch(case):
     name, opts = case
     unit = _unit(name, opts)
@@ -389,14 +378,13 @@ _ONNX_WARNINGS = pytest.mark.filterwarnings("ignore:`isinstance\\(treespec, Leaf
 @pytest.mark.slow
 @_ONNX_WARNINGS
 def test_onnx_export_of_every_unit_in_evaluation_matches_onnxruntime():
-    model = _Every([c for c in CASES if c[0] != "rrelu"]).eval()  # the fixed rrelu: see the xfail below
+    model = _Every(CASES).eval()
     inputs = _every_input(2)
     outputs = _onnx_outputs(model, inputs)
     with torch.no_grad():
         _assert_each_close(model, outputs, model(*inputs))
 
 
-@_RRELU_IN_UNITS
 @_ONNX_WARNINGS
 def test_onnx_export_of_the_fixed_rrelu_in_evaluation():
     unit = aa.create("rrelu").eval()

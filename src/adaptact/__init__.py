@@ -8,14 +8,19 @@
 from adaptact import functional
 from adaptact.fit import fit_blend, fit_pau, fit_polynomial, initial_coefficients
 from adaptact.params import activation_parameters, param_groups
+from adaptact.persist import apply_replacements, from_pretrained, load_model, save_model
 from adaptact.registry import create, list_activations, register
-from adaptact.surgery import harden, hardened_choices, replace_activations
+from adaptact.surgery import harden, hardened_choices, replace_activations, replacement_report
 from adaptact.units import ActivationUnit
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ActivationUnit",
+    "apply_replacements",
+    "from_pretrained",
+    "load_model",
+    "save_model",
     "activation_parameters",
     "create",
     "fit_blend",
@@ -30,6 +35,7 @@ __all__ = [
     "plot_activations",
     "register",
     "replace_activations",
+    "replacement_report",
 ]
 
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 from typing import Any, Iterator, Sequence, Union
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.nn.parameter import UninitializedParameter
 
 from adaptact.functional import basis_function
+from adaptact.layout import canonical_view, check_channel_dim, resolve_channel_dim
 
 __all__ = ["ActivationUnit", "NumFeatures", "check_choice", "check_int", "basis_parameter_init", "check_num_features"]
 
 NumFeatures = Union[int, str, None]
 LAZY = "lazy"
+#: the largest channel count a unit accepts (a larger one is almost surely a mistake, and would take GBs)
+MAX_NUM_FEATURES = 2**24
 
 
 def check_num_features(num_features: Any) -> int | str | None:
@@ -24,6 +27,8 @@ def check_num_features(num_features: Any) -> int | str | None:
             f"num_features must be None (one parameter set per layer), a positive int "
             f"(one per channel) or 'lazy' (per channel, counted from the first batch); got {num_features!r}"
         )
+    if num_features > MAX_NUM_FEATURES:
+        raise ValueError(f"num_features={num_features} is above the limit of {MAX_NUM_FEATURES} channels per unit")
     return num_features
 
 
@@ -45,11 +50,17 @@ class ActivationUnit(nn.Module):
     """Base class of the trainable activation units.
 
     A unit holds its parameters either once per layer (``num_features=None``),
-    once per channel (``num_features=C``: dim 1 of the input), or once per
-    channel with the count read from the first input (``num_features="lazy"``).
-    Subclasses declare their parameters with :meth:`add_parameter` in
-    ``__init__``, fill them in :meth:`reset_parameters`, and compute
-    ``forward`` by calling one function of :mod:`adaptact.functional`.
+    once per channel (``num_features=C``: the axis ``channel_dim`` of the
+    input, default 1 as in ``(N, C, *)``; ``-1`` for features last, as after a
+    Linear layer), or once per channel with the count read from the first input
+    (``num_features="lazy"``). Subclasses declare their parameters with
+    :meth:`add_parameter` in ``__init__``, fill them in :meth:`reset_parameters`,
+    and define :meth:`compute` by calling one function of :mod:`adaptact.functional`
+    on an input whose channel axis is dim 1.
+
+    ``forward`` hands :meth:`compute` a view of the input (:func:`adaptact.layout.canonical_view`):
+    the channel axis moved to dim 1 by a reshape, the memory format kept, no copy
+    for dense inputs; the output is contiguous in the input's memory format.
 
     Lazy units hold :class:`~torch.nn.parameter.UninitializedParameter` until
     the first forward pass (or a ``load_state_dict``); an optimizer may be
@@ -58,10 +69,13 @@ class ActivationUnit(nn.Module):
 
     #: whether the unit's leading parameter axis always exists (subnetworks use G=1 for a shared set)
     shared_has_group_axis = False
+    #: whether the unit needs the channel axis even with one parameter set (per-channel batch statistics)
+    uses_channel_axis = False
 
-    def __init__(self, num_features: NumFeatures = None, *, device=None, dtype=None) -> None:
+    def __init__(self, num_features: NumFeatures = None, *, channel_dim: int = 1, device=None, dtype=None) -> None:
         super().__init__()
         self.num_features = check_num_features(num_features)
+        self.channel_dim = check_channel_dim(channel_dim)
         self._factory_kwargs = {"device": device, "dtype": dtype}
         self._trailing_shapes: dict[str, tuple[int, ...]] = {}
         if self.num_features == LAZY:
@@ -103,9 +117,11 @@ class ActivationUnit(nn.Module):
         x = args[0]
         if x.dim() < 2:
             raise ValueError(
-                f"a lazy per-channel {type(self).__name__} needs inputs of shape (N, C, *), got {tuple(x.shape)}"
+                f"a lazy per-channel {type(self).__name__} needs inputs with a batch and a channel axis "
+                f"(channel_dim={self.channel_dim}), got shape {tuple(x.shape)}"
             )
-        self._materialize(x.shape[1])
+        dim = resolve_channel_dim(self.channel_dim, tuple(x.shape), type(self).__name__)
+        self._materialize(x.shape[dim])
 
     def _materialize_from_state_dict(self, state_dict, prefix, *args) -> None:
         for name in self._trailing_shapes:
@@ -116,6 +132,19 @@ class ActivationUnit(nn.Module):
 
     def reset_parameters(self) -> None:  # pragma: no cover - every subclass defines it
         raise NotImplementedError
+
+    # ------------------------------------------------------------------ computing
+
+    def compute(self, x: Tensor) -> Tensor:  # pragma: no cover - every subclass defines it
+        """The unit on an input whose channel axis (if any) is dim 1."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        per_channel = self.num_features is not None or self.uses_channel_axis
+        if x.is_contiguous() and (not per_channel or self.channel_dim == 1 or self.channel_dim == 1 - x.dim()):
+            return self.compute(x).contiguous()  # already canonical: no view needed
+        view, how = canonical_view(x, self.channel_dim if per_channel else None, type(self).__name__)
+        return how.restore(self.compute(view))
 
     def fill_(self, name: str, values: Any) -> None:
         """Set parameter ``name`` to ``values`` (broadcast over the channels)."""
@@ -136,6 +165,8 @@ class ActivationUnit(nn.Module):
 
     def extra_repr(self) -> str:
         opts = {"num_features": self.num_features, **self._repr_options()}
+        if self.channel_dim != 1:
+            opts["channel_dim"] = self.channel_dim
         return ", ".join(f"{k}={v!r}" for k, v in opts.items())
 
 

@@ -28,8 +28,8 @@ class APL(ActivationUnit):
         a, b: ``(S,)`` or ``(C, S)``.
     """
 
-    def __init__(self, num_features: NumFeatures = None, hinges: int = 2, *, device=None, dtype=None) -> None:
-        super().__init__(num_features, device=device, dtype=dtype)
+    def __init__(self, num_features: NumFeatures = None, hinges: int = 2, *, channel_dim: int = 1, device=None, dtype=None) -> None:
+        super().__init__(num_features, channel_dim=channel_dim, device=device, dtype=dtype)
         self.hinges = check_int("hinges", hinges, 1)
         self.add_parameter("a", hinges)
         self.add_parameter("b", hinges)
@@ -41,7 +41,7 @@ class APL(ActivationUnit):
         with torch.no_grad():
             self.b.uniform_(-1.0, 1.0)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def compute(self, x: Tensor) -> Tensor:
         return AF.apl(x, self.a, self.b)
 
     def _repr_options(self) -> dict[str, Any]:
@@ -62,8 +62,8 @@ class SReLU(ActivationUnit):
 
     _INIT = (("t_left", 0.0), ("a_left", 0.01), ("t_right", 1.0), ("a_right", 1.0))
 
-    def __init__(self, num_features: NumFeatures = None, *, device=None, dtype=None) -> None:
-        super().__init__(num_features, device=device, dtype=dtype)
+    def __init__(self, num_features: NumFeatures = None, *, channel_dim: int = 1, device=None, dtype=None) -> None:
+        super().__init__(num_features, channel_dim=channel_dim, device=device, dtype=dtype)
         for name, _ in self._INIT:
             self.add_parameter(name)
         if not self.is_lazy:
@@ -73,7 +73,7 @@ class SReLU(ActivationUnit):
         for name, value in self._INIT:
             self.fill_(name, value)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def compute(self, x: Tensor) -> Tensor:
         return AF.srelu(x, self.t_left, self.a_left, self.t_right, self.a_right)
 
 
@@ -100,10 +100,11 @@ class SLAF(ActivationUnit):
         init: str | Callable = "leaky_relu",
         init_range: Sequence[float] = DEFAULT_INTERVAL,
         *,
+        channel_dim: int = 1,
         device=None,
         dtype=None,
     ) -> None:
-        super().__init__(num_features, device=device, dtype=dtype)
+        super().__init__(num_features, channel_dim=channel_dim, device=device, dtype=dtype)
         self.degree = check_polynomial_degree(degree)
         target_function(init, "init")  # validates the name before any work
         self.init = init
@@ -116,7 +117,7 @@ class SLAF(ActivationUnit):
     def reset_parameters(self) -> None:
         self.fill_("coefficients", self._init_coefficients)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def compute(self, x: Tensor) -> Tensor:
         return kernels.slaf(x, self.coefficients)
 
     def _repr_options(self) -> dict[str, Any]:

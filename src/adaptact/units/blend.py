@@ -51,13 +51,15 @@ class Blend(ActivationUnit):
         init: float | Sequence[float] | None = None,
         basis_batchnorm: bool = False,
         *,
+        channel_dim: int = 1,
         device=None,
         dtype=None,
     ) -> None:
-        super().__init__(num_features, device=device, dtype=dtype)
+        super().__init__(num_features, channel_dim=channel_dim, device=device, dtype=dtype)
         if not isinstance(basis_batchnorm, bool):
             raise ValueError(f"basis_batchnorm must be True or False, got {basis_batchnorm!r}")
         self.basis_batchnorm = basis_batchnorm
+        self.uses_channel_axis = basis_batchnorm  # batch statistics per channel
         basis = tuple(basis)
         if not basis:
             raise ValueError("basis must name at least one function")
@@ -95,7 +97,7 @@ class Blend(ActivationUnit):
         """The normalised weights :math:`\\hat w` actually used, ``(m,)`` or ``(C, m)``."""
         return AF.blend_weights(self.weight, self.normalization)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def compute(self, x: Tensor) -> Tensor:
         return kernels.blend(x, self.weight, self.basis, self.basis_params, self.normalization, self.training,
                              self.basis_batchnorm)
 
@@ -128,9 +130,10 @@ class AdAct(Blend):
     """
 
     def __init__(
-        self, num_features: NumFeatures = None, init: float | Sequence[float] = 0.0, *, device=None, dtype=None
+        self, num_features: NumFeatures = None, init: float | Sequence[float] = 0.0, *, channel_dim: int = 1, device=None, dtype=None
     ) -> None:
-        super().__init__(AF.ADACT_BASIS, "softmax", num_features, init, device=device, dtype=dtype)
+        super().__init__(AF.ADACT_BASIS, "softmax", num_features, init, channel_dim=channel_dim, device=device,
+                         dtype=dtype)
 
     def choice(self) -> str:
         """Name of the basis function with the largest weight (per-layer units only)."""

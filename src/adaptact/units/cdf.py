@@ -17,8 +17,8 @@ __all__ = ["AdaptiveGumbel", "AdaptiveReLU"]
 class _PositiveShape(ActivationUnit):
     """A unit with one positive shape parameter :math:`\\alpha = e^{\\rho}` per layer or per neuron."""
 
-    def __init__(self, num_features: NumFeatures, alpha: float, device, dtype) -> None:
-        super().__init__(num_features, device=device, dtype=dtype)
+    def __init__(self, num_features: NumFeatures, alpha: float, channel_dim: int, device, dtype) -> None:
+        super().__init__(num_features, channel_dim=channel_dim, device=device, dtype=dtype)
         if not alpha > 0:
             raise ValueError(f"alpha must be > 0 (it is exp(rho)), got {alpha!r}")
         self.alpha_init = float(alpha)
@@ -50,10 +50,10 @@ class AdaptiveGumbel(_PositiveShape):
         rho: :math:`\log\alpha`, ``()`` or ``(C,)``.
     """
 
-    def __init__(self, num_features: NumFeatures = None, alpha: float = 1.0, *, device=None, dtype=None) -> None:
-        super().__init__(num_features, alpha, device, dtype)
+    def __init__(self, num_features: NumFeatures = None, alpha: float = 1.0, *, channel_dim: int = 1, device=None, dtype=None) -> None:
+        super().__init__(num_features, alpha, channel_dim, device, dtype)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def compute(self, x: Tensor) -> Tensor:
         return kernels.agumbel(x, self.rho)
 
 
@@ -74,13 +74,14 @@ class AdaptiveReLU(_PositiveShape):
         alpha: float = 1.0,
         cdf: str = "exponential",
         *,
+        channel_dim: int = 1,
         device=None,
         dtype=None,
     ) -> None:
-        super().__init__(num_features, alpha, device, dtype)
+        super().__init__(num_features, alpha, channel_dim, device, dtype)
         self.cdf = check_choice("cdf", cdf, AF.ARELU_CDFS)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def compute(self, x: Tensor) -> Tensor:
         return kernels.arelu(x, self.rho, self.cdf)
 
     def _repr_options(self) -> dict[str, Any]:

@@ -50,9 +50,15 @@ class PReLU(nn.PReLU):
 
 
 class RReLU(nn.RReLU):
-    """``torch.nn.RReLU`` that also takes float16/bfloat16 inputs on the CPU (computed in float32)."""
+    """``torch.nn.RReLU`` that also takes float16/bfloat16 inputs on the CPU (computed in float32).
+
+    In eval it is what RReLU is there, a leaky ReLU with the mean slope ``(lower + upper) / 2``,
+    computed as such (so it exports to ONNX and runs under ``torch.func.vmap``).
+    """
 
     def forward(self, x: Tensor) -> Tensor:
+        if not self.training:
+            return F.leaky_relu(x, (self.lower + self.upper) / 2)
         if x.dtype in (torch.float16, torch.bfloat16):
             return super().forward(x.float()).to(x.dtype)
         return super().forward(x)

@@ -58,10 +58,11 @@ class PAU(ActivationUnit):
         init: str | Callable = "leaky_relu",
         init_range: Sequence[float] = DEFAULT_INTERVAL,
         *,
+        channel_dim: int = 1,
         device=None,
         dtype=None,
     ) -> None:
-        super().__init__(num_features, device=device, dtype=dtype)
+        super().__init__(num_features, channel_dim=channel_dim, device=device, dtype=dtype)
         self.degrees = check_degrees(degrees)
         self.form = check_choice("form", form, AF.PAU_FORMS)
         target_function(init, "init")  # validates the name before any work
@@ -79,7 +80,7 @@ class PAU(ActivationUnit):
         self.fill_("numerator", a)
         self.fill_("denominator", b)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def compute(self, x: Tensor) -> Tensor:
         return kernels.pau(x, self.numerator, self.denominator, self.form)
 
     def _repr_options(self) -> dict[str, Any]:
@@ -107,15 +108,17 @@ class RPAU(PAU):
         delta: float = 0.01,
         init_range: Sequence[float] = DEFAULT_INTERVAL,
         *,
+        channel_dim: int = 1,
         device=None,
         dtype=None,
     ) -> None:
         if not delta >= 0:
             raise ValueError(f"delta must be >= 0, got {delta!r}")
-        super().__init__(num_features, degrees, form, init, init_range, device=device, dtype=dtype)
+        super().__init__(num_features, degrees, form, init, init_range, channel_dim=channel_dim, device=device,
+                         dtype=dtype)
         self.delta = float(delta)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def compute(self, x: Tensor) -> Tensor:
         if not self.training or self.delta == 0:
             return kernels.pau(x, self.numerator, self.denominator, self.form)
         ua, ub = AF.rpau_noise(x, self.numerator, self.denominator, self.delta)

@@ -21,8 +21,8 @@ SCALED_BASES = (
 class _WithBase(ActivationUnit):
     """A unit built around one base function, holding the base's own parameters (Swish's beta)."""
 
-    def __init__(self, base: str, num_features: NumFeatures, device, dtype) -> None:
-        super().__init__(num_features, device=device, dtype=dtype)
+    def __init__(self, base: str, num_features: NumFeatures, channel_dim: int, device, dtype) -> None:
+        super().__init__(num_features, channel_dim=channel_dim, device=device, dtype=dtype)
         self.base = check_choice("base", base, SCALED_BASES)
         self._base_init = basis_parameter_init([base])
         if self._base_init:
@@ -53,9 +53,9 @@ class Scaled(_WithBase):
     """
 
     def __init__(
-        self, base: str = "relu", num_features: NumFeatures = None, init: float = 1.0, *, device=None, dtype=None
+        self, base: str = "relu", num_features: NumFeatures = None, init: float = 1.0, *, channel_dim: int = 1, device=None, dtype=None
     ) -> None:
-        super().__init__(base, num_features, device, dtype)
+        super().__init__(base, num_features, channel_dim, device, dtype)
         self.init = float(init)
         self.add_parameter("alpha")
         if not self.is_lazy:
@@ -65,7 +65,7 @@ class Scaled(_WithBase):
         self.fill_("alpha", self.init)
         self._reset_base()
 
-    def forward(self, x: Tensor) -> Tensor:
+    def compute(self, x: Tensor) -> Tensor:
         return kernels.scaled(x, self.alpha, self.base, self.basis_params, self.training)
 
     def _repr_options(self) -> dict[str, Any]:
@@ -79,8 +79,8 @@ class SwishBeta(ActivationUnit):
         beta: ``()`` or ``(C,)``.
     """
 
-    def __init__(self, num_features: NumFeatures = None, init: float = 1.0, *, device=None, dtype=None) -> None:
-        super().__init__(num_features, device=device, dtype=dtype)
+    def __init__(self, num_features: NumFeatures = None, init: float = 1.0, *, channel_dim: int = 1, device=None, dtype=None) -> None:
+        super().__init__(num_features, channel_dim=channel_dim, device=device, dtype=dtype)
         self.init = float(init)
         self.add_parameter("beta")
         if not self.is_lazy:
@@ -89,7 +89,7 @@ class SwishBeta(ActivationUnit):
     def reset_parameters(self) -> None:
         self.fill_("beta", self.init)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def compute(self, x: Tensor) -> Tensor:
         return kernels.swish_beta(x, self.beta)
 
     def _repr_options(self) -> dict[str, Any]:
@@ -121,10 +121,11 @@ class Affine(_WithBase):
         a_out: bool = True,
         b_out: bool = True,
         *,
+        channel_dim: int = 1,
         device=None,
         dtype=None,
     ) -> None:
-        super().__init__(base, num_features, device, dtype)
+        super().__init__(base, num_features, channel_dim, device, dtype)
         self.switches = {"a_in": bool(a_in), "b_in": bool(b_in), "a_out": bool(a_out), "b_out": bool(b_out)}
         for name, _ in _AFFINE_SLOTS:
             if self.switches[name]:
@@ -140,7 +141,7 @@ class Affine(_WithBase):
                 self.fill_(name, init)
         self._reset_base()
 
-    def forward(self, x: Tensor) -> Tensor:
+    def compute(self, x: Tensor) -> Tensor:
         return kernels.affine(
             x, self.base, self.a_in, self.b_in, self.a_out, self.b_out, self.basis_params, self.training
         )
@@ -155,6 +156,10 @@ for _base in SCALED_BASES:
              summary=f"alpha * {_base}(x), alpha per layer", base=_base)
     register(f"affine_{_base}", Affine, family="scaled", trainable=True,
              summary=f"a_out * {_base}(a_in x + b_in) + b_out", base=_base)
+register("scaled", Scaled, family="scaled", trainable=True,
+         summary="alpha * f(x); replace_activations wraps the replaced f (default base relu)")
+register("affine", Affine, family="scaled", trainable=True,
+         summary="a_out * f(a_in x + b_in) + b_out; replace_activations wraps the replaced f (default base sigmoid)")
 register("swish_beta", SwishBeta, family="scaled", trainable=True, summary="x sigmoid(beta x), beta per layer")
 register("agsig", Affine, family="scaled", trainable=True, summary="alpha / (1 + e^(-beta x))",
          base="sigmoid", b_in=False, b_out=False)
