@@ -29,7 +29,7 @@ SUBNET_INITS = ("pytorch", "fixed")
 
 @functools.lru_cache(maxsize=None)
 def _meta_neuron_fit(inner: str, width: int, depth: int) -> tuple[tuple[float, ...], ...]:
-    """Meta-neuron parameters (one group) whose function is close to ``inner`` on [-4, 4].
+    r"""Meta-neuron parameters (one group) whose function is close to ``inner`` on [-4, 4].
 
     ReLU is idempotent, so a chain of ReLUs through one hidden neuron is exactly ReLU
     (:math:`p=1, q=0, w_1=(1, 0, \dots), v=(1, 0, \dots)`, inner layers zero). Other inner
