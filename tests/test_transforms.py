@@ -168,8 +168,10 @@ def test_double_backward_of_adact_in_training_redraws_the_kernels_rrelu_slopes(n
 
     fused = first_derivatives(False)
     recomputed = first_derivatives(True)
+    # parameter gradients are float32 sums over ~900 elements, in the kernel's block order on one
+    # path and torch's reduction order on the other: they agree to the rounding of such sums
     for a, b in zip(fused, recomputed):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
     # the second derivative exists: the penalty reaches the blend weights
     penalty = sum((g**2).sum() for g in recomputed)
     (dw,) = torch.autograd.grad(penalty, [unit.weight])
