@@ -76,6 +76,8 @@ def _damaged_files(record: dict) -> dict[str, tuple[bytes, str]]:
         "bad-status.json": (json.dumps(_variant(record, status="done")).encode(), "unknown status 'done'"),
         "foreign-spec.json": (json.dumps(_variant(record, spec__modle="x")).encode(), "its spec is not a run spec"),
         "spec-array.json": (json.dumps(_variant(record, spec=[1])).encode(), "'spec' is a JSON array"),
+        "nan-loss.json": (json.dumps(_variant(record, curves__test_loss=[None] * len(record["curves"]["test_loss"])))
+                          .encode(), "non-finite test loss in its curves"),
     }, edited
 
 

@@ -103,6 +103,13 @@ def test_workers_must_be_a_positive_integer(tmp_path, workers):
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_cuda_is_refused_before_the_sweep(tmp_path):
+    with pytest.raises(ValueError, match="device 'cuda' asked for, but CUDA is not available"):
+        reproduce("digits", seeds=1, out=tmp_path / "x", progress=False, overrides={"device": "cuda"})
+    assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.parametrize("seeds", [0, -3, True, 2.0, 10**7])
 def test_seeds_must_be_a_sane_positive_integer(tmp_path, seeds):
     with pytest.raises(ValueError, match=r"seeds must be an integer in \[1, 1000000\]"):
@@ -181,6 +188,10 @@ def test_allowed_overrides_never_collapse_cells(name):
     ("lr", math.inf, "lr must be a finite number"),
     ("lr", 0.0, r"lr must be in \(0, inf\]"),
     ("device", 3, "device must be a string"),
+    ("momentum", -0.1, r"momentum must be in \[0, inf\], got -0.1"),
+    ("weight_decay", math.nan, "weight_decay must be a finite number"),
+    ("grad_clip", 0.0, r"grad_clip must be in \(0, inf\]"),
+    ("max_norm", math.inf, "max_norm must be a finite number"),
 ])
 def test_absurd_numbers_are_refused_naming_the_field(field, value, match):
     with pytest.raises(ValueError, match=match):

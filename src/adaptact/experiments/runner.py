@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from adaptact.experiments.base import Cell, Experiment
-from adaptact.train import RunRecord, RunSpec, write_json_atomic
+from adaptact.train import RunRecord, RunSpec, resolve_device, write_json_atomic
 from adaptact.train.record import DamagedRecord, ResultsError
 
 __all__ = ["ENGINES", "SweepSummary", "load_records", "quarantine", "read_manifest", "record_path", "reproduce",
@@ -57,9 +57,9 @@ def quarantine(out: Path, path: Path, why: str) -> Path:
         n += 1
         target = folder / f"{path.stem}.{n}{path.suffix}"
     os.replace(path, target)
-    message = f"set aside {why} -> {target}"
+    message = f"set aside {' '.join(why.split())} -> {target}"
     log.warning(message)
-    _log(Path(out), f"quarantined {' '.join(message.split())}")
+    _log(Path(out), f"quarantined: {message}")
     return target
 
 
@@ -356,6 +356,7 @@ def reproduce(
     RunSpec.from_dict({**RunSpec().to_dict(), **overrides})  # an unknown field fails here, before any run
     if overrides.get("device", "auto") == "auto":
         overrides["device"] = RunSpec().device_kind()
+    resolve_device(str(overrides["device"]))  # cuda without CUDA fails here, not in every run
     exp.plan(profile, seeds, {}, **overrides)  # a bad profile or an override of a grid field fails before any run
     out = Path(out or f"results/{exp.name}-{profile}")
     out.mkdir(parents=True, exist_ok=True)

@@ -202,4 +202,13 @@ def record_problem(data: Any, expected_key: str | None = None) -> str | None:
         value = (data.get("metrics") or {}).get("test_accuracy")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
             return f"status 'ok' without a finite test_accuracy in [0, 1] (got {value!r})"
+        curves = data.get("curves") or {}
+        for split in ("val", "test"):
+            pairs = zip(curves.get(f"{split}_accuracy") or (), curves.get(f"{split}_loss") or ())
+            if any(acc is not None and not _finite(loss) for acc, loss in pairs):
+                return f"status 'ok' with a non-finite {split} loss in its curves (the run diverged)"
     return None
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -167,6 +167,11 @@ class RunSpec:
                 _integer(name, getattr(self, name), 1, MAX_STEPS)
         _integer("record_every", self.record_every, 0, MAX_STEPS)
         _real("lr", self.lr, 0.0, math.inf, low_open=True)
+        for name in ("momentum", "rho", "weight_decay", "act_weight_decay", "l1", "l2"):
+            _real(name, getattr(self, name), 0.0, math.inf)
+        for name in ("act_lr", "grad_clip", "max_norm"):
+            if getattr(self, name) is not None:
+                _real(name, getattr(self, name), 0.0, math.inf, low_open=True)
         if self.selection == "posthoc" and not self.data_options.get("val_size"):
             raise ValueError("selection='posthoc' needs a validation split: set data_options['val_size']")
         if self.schedule == "linear" and "final_lr" not in self.schedule_options:
