@@ -143,11 +143,17 @@ def test_an_ok_record_without_a_finite_metric_is_not_a_finished_run():
     assert table.loc[0, "value"] is None
 
 
+def _swept(exp, out: Path, seeds: int) -> None:
+    """The records of a sweep made here, one run after the other, and its manifest (the sweep finds them all)."""
+    for _, spec in exp.plan("quick", seeds, **TINY)[0]:
+        run(spec).save(record_path(out, spec))
+    assert reproduce(exp, "quick", seeds=seeds, out=out, progress=False, overrides=TINY).ran == 0
+
+
 @pytest.mark.slow
 def test_damaged_records_are_set_aside_and_their_runs_redone_with_the_same_numbers(tmp_path, caplog):
     exp = digits()
-    options = dict(seeds=2, out=tmp_path, progress=False, workers=2, overrides=TINY)
-    assert reproduce(exp, "quick", **options).ran == 4
+    _swept(exp, tmp_path, 2)
     write_report(tmp_path)
     report = (tmp_path / "report-digits.csv").read_bytes()
     planned = [spec for _, spec in exp.plan("quick", 2, **TINY)[0]]
@@ -162,7 +168,7 @@ def test_damaged_records_are_set_aside_and_their_runs_redone_with_the_same_numbe
     for path, content in damage.items():
         path.write_bytes(content)
     with caplog.at_level(logging.WARNING, logger="adaptact.records"):
-        summary = reproduce(exp, "quick", **options)
+        summary = reproduce(exp, "quick", seeds=2, out=tmp_path, progress=False, workers=1, overrides=TINY)
     assert summary.ran == 3 and summary.failed == 0
     assert {p.name: p.read_bytes() for p in (tmp_path / "quarantine").iterdir()} == {
         p.name: c for p, c in damage.items()}
@@ -240,10 +246,8 @@ def test_plot_refuses_to_draw_nothing(tmp_path):
     assert "RuntimeError: boom" in text
 
 
-@pytest.mark.slow
 def test_a_report_is_never_replaced_by_an_emptier_one(tmp_path):
-    exp = digits(("ReLU",))
-    reproduce(exp, "quick", seeds=2, out=tmp_path, progress=False, workers=1, overrides=TINY)
+    _swept(digits(("ReLU",)), tmp_path, 2)
     write_report(tmp_path)
     files = {p: p.read_bytes() for p in tmp_path.glob("report*")}
     moved = tmp_path / "elsewhere.json"
