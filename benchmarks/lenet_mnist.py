@@ -59,6 +59,7 @@ def plain_loop(act: str, data, seed: int = 0) -> dict:
 
 def engine_run(act: str, data_dir: str, seed: int = 0) -> dict:
     spec = RunSpec(model="lenet", act=act, data="mnist", data_dir=data_dir, epochs=1, device="cpu", seed=seed,
+                   threads=torch.get_num_threads(),  # as many as the plain loop uses (a run's default is 1)
                    data_options={"normalization": "mean-std", "mean": [0.1307], "std": [0.3081], "resize": 32},
                    **SETTINGS)
     rec = run(spec)

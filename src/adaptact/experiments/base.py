@@ -33,6 +33,18 @@ def merge(*layers: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _paths(fields: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """The paths a layer of RunSpec fields sets: ``(field,)``, or ``(field, key)`` per key of a dict field
+    (as :func:`merge` merges them)."""
+    paths: list[tuple[str, ...]] = []
+    for key, value in fields.items():
+        if isinstance(value, dict) and value and key != "act_init":
+            paths += [(key, sub) for sub in value]
+        else:
+            paths.append((key,))
+    return paths
+
+
 @dataclass(frozen=True)
 class Cell:
     """One (row, column, seed) of an experiment."""
@@ -187,15 +199,45 @@ class Experiment:
 
     # ------------------------------------------------------------------ expansion
 
-    def cell_spec(self, row: Row, column: Column, profile: Profile, seed: int, fields: dict[str, Any]) -> RunSpec:
-        """The RunSpec of one cell: base <- column <- row (or derived fields) <- profile <- profile's column fields."""
-        d = merge(self.base, column.spec, fields, profile.spec, profile.columns_spec.get(column.label, {}))
+    def cell_spec(self, row: Row, column: Column, profile: Profile, seed: int, fields: dict[str, Any],
+                  overrides: Mapping[str, Any] | None = None) -> RunSpec:
+        """The RunSpec of one cell: base <- column <- row (or derived fields) <- profile <- profile's column fields
+        <- ``overrides`` (dict fields merge key by key, see :func:`merge`)."""
+        d = merge(self.base, column.spec, fields, profile.spec, profile.columns_spec.get(column.label, {}),
+                  overrides or {})
         d["seed"] = seed
         if self.seed_is_fold:
             d.setdefault("data_options", {})["fold"] = seed
         d["tags"] = {"experiment": self.name, "row": row.label, "column": column.label, "seed": seed,
                      "profile": profile.name}
         return RunSpec.from_dict(d)
+
+    def grid_fields(self, profile_name: str) -> dict[tuple[str, ...], str]:
+        """What the grid of a profile sets per cell, as paths (``("act",)``, ``("data_options", "fold")``)
+        mapped to who sets them: the seeds, the cells' tags, and every field (or key of a dict field)
+        that a selected row, column or profile column sets. An override of one of them would
+        change what a row or column means, or merge cells."""
+        profile = self.profile(profile_name)
+        rows, cols = self.selected(profile)
+        owned: dict[tuple[str, ...], str] = {("seed",): "the seeds (use the number of seeds instead)",
+                                             ("tags",): "the cells' labels"}
+        if self.seed_is_fold:
+            owned[("data_options", "fold")] = "the seeds (each seed is a cross-validation fold)"
+        sources = [(f"row {r.label!r}", r.spec) for r in rows] + [(f"column {c.label!r}", c.spec) for c in cols]
+        sources += [(f"the profile's column {c!r}", spec) for c, spec in profile.columns_spec.items()
+                    if c in {col.label for col in cols}]
+        for who, fields in sources:
+            for path in _paths(fields):
+                owned.setdefault(path, who)
+        return owned
+
+    def _check_overrides(self, owned: Mapping[tuple[str, ...], str], overrides: Mapping[str, Any]) -> None:
+        for path in _paths(overrides):
+            for grid_path, who in owned.items():
+                if path[: len(grid_path)] == grid_path or grid_path[: len(path)] == path:
+                    name = ".".join(grid_path if len(grid_path) > len(path) else path)
+                    raise ValueError(f"{self.name}: cannot override {name!r}: the grid sets it per cell "
+                                     f"({who}); one value for every cell would change what the table compares")
 
     def plan(
         self,
@@ -208,19 +250,22 @@ class Experiment:
 
         ``records`` (by key, or a list) are the runs done so far; derived rows look up the
         record of another cell through them. ``overrides`` (``data_dir``, ``device``, ...)
-        are set on every spec. Columns marked unavailable are left out (see
-        :meth:`unavailable_columns`).
+        are set on every spec, dict fields key by key; overriding what the grid sets per cell
+        (:meth:`grid_fields`, and the fields a derived row derives) raises ``ValueError`` naming
+        the field: two cells never become one run. Columns
+        marked unavailable are left out (see :meth:`unavailable_columns`).
         """
         if not isinstance(records, Mapping):
             records = {r.key: r for r in records}
         profile = self.profile(profile_name)
         rows, cols = self.selected(profile)
         n = profile.seeds if seeds is None else seeds
+        owned = self.grid_fields(profile_name)
+        self._check_overrides(owned, overrides)
         planned: dict[Cell, RunSpec] = {}
 
         def build(row: Row, col: Column, seed: int, fields: dict[str, Any]) -> RunSpec:
-            spec = self.cell_spec(row, col, profile, seed, fields)
-            return spec.replace(**overrides) if overrides else spec
+            return self.cell_spec(row, col, profile, seed, fields, overrides)
 
         cells = [(row, col, seed) for col in cols if not col.unavailable
                  for row in rows if row.label in profile.column_rows.get(col.label, [row.label])
@@ -232,7 +277,7 @@ class Experiment:
         def lookup(row: str, column: str, seed: int) -> RunRecord | None:
             spec = planned.get(Cell(row, column, seed))
             if spec is None:
-                spec = build(self.row(row), self.column(column), seed, self.row(row).spec)
+                spec = self.cell_spec(self.row(row), self.column(column), profile, seed, self.row(row).spec, overrides)
             rec = records.get(spec.key())
             return rec if rec is not None and rec.status == "ok" else None
 
@@ -244,6 +289,8 @@ class Experiment:
                 if derived is None:
                     waiting.append(cell)
                 else:
+                    self._check_overrides({p: f"row {row.label!r}, derived from other runs" for p in _paths(derived)},
+                                          overrides)
                     planned[cell] = build(row, col, seed, merge(row.spec, derived))
         order = {c: i for i, c in enumerate(Cell(r.label, c.label, s) for r, c, s in cells)}
         return sorted(planned.items(), key=lambda kv: order[kv[0]]), waiting

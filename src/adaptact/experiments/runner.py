@@ -6,10 +6,18 @@ over. Killing the runner loses at most the runs in flight (local workers die wit
 parent); running the same command again finishes the rest. A run that raises is recorded
 with status ``failed`` and its error, and the sweep goes on; failed runs are tried again
 on the next invocation, finished (``ok``) and ``diverged`` runs never are.
+
+Every run computes with its spec's thread count (``RunSpec.threads``, default 1), whatever
+``workers`` is, so a record's numbers depend on its key only. A file under ``records/`` that
+is not a well-formed record of the run its name says (see :meth:`RunRecord.load`: foreign or
+truncated JSON, a key that is not its file's, ``ok`` without a finite metric, another thread
+count) is reported by name (a warning of the ``adaptact.records`` logger and a line in
+``executions.log``) and moved to ``<out>/quarantine/``, never deleted, before its run is redone.
 """
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
 import signal
@@ -21,9 +29,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from adaptact.experiments.base import Cell, Experiment
-from adaptact.train import RunRecord, RunSpec, write_json_atomic
+from adaptact.train import RunRecord, RunSpec, resolve_device, write_json_atomic
+from adaptact.train.record import DamagedRecord, ResultsError
 
-__all__ = ["ENGINES", "SweepSummary", "load_records", "record_path", "reproduce", "run_specs"]
+__all__ = ["ENGINES", "SweepSummary", "load_records", "quarantine", "read_manifest", "record_path", "reproduce",
+           "run_specs"]
+
+log = logging.getLogger("adaptact.records")
 
 ENGINES = ("local", "ray")
 #: record statuses that count as done (a failed run is tried again)
@@ -36,16 +48,64 @@ def record_path(out: Path, spec: RunSpec) -> Path:
     return Path(out) / "records" / f"{spec.key()}.json"
 
 
-def load_records(out: str | os.PathLike) -> list[RunRecord]:
-    """Every record under ``<out>/records`` (unreadable files are skipped: a crash cannot leave one)."""
-    folder = Path(out) / "records"
+def quarantine(out: Path, path: Path, why: str) -> Path:
+    """Move a damaged or foreign file of ``out`` to ``<out>/quarantine/`` (never over another one), say so, return where."""
+    folder = Path(out) / "quarantine"
+    folder.mkdir(parents=True, exist_ok=True)
+    target, n = folder / path.name, 0
+    while target.exists():
+        n += 1
+        target = folder / f"{path.stem}.{n}{path.suffix}"
+    os.replace(path, target)
+    message = f"set aside {' '.join(why.split())} -> {target}"
+    log.warning(message)
+    _log(Path(out), f"quarantined: {message}")
+    return target
+
+
+def _read_record(out: Path, path: Path, set_aside: bool) -> RunRecord | None:
+    """The record in ``path``, or ``None`` when it is missing or damaged (reported; moved away if ``set_aside``)."""
+    try:
+        return RunRecord.load(path, check_name=True)
+    except FileNotFoundError:
+        return None
+    except (OSError, DamagedRecord) as err:
+        if set_aside and path.exists():
+            quarantine(out, path, str(err))
+        else:
+            log.warning(f"skipped {' '.join(str(err).split())}")
+        return None
+
+
+def load_records(out: str | os.PathLike, *, set_aside: bool = False) -> list[RunRecord]:
+    """Every well-formed record under ``<out>/records``; a damaged or foreign file is reported by name and
+    skipped, or with ``set_aside`` moved to ``<out>/quarantine/`` (a run of this engine never leaves one:
+    records are written atomically)."""
+    out = Path(out)
     records = []
-    for path in sorted(folder.glob("*.json")):
-        try:
-            records.append(RunRecord.load(path))
-        except (OSError, ValueError):
-            continue
+    for path in sorted((out / "records").glob("*.json")):
+        record = _read_record(out, path, set_aside)
+        if record is not None:
+            records.append(record)
     return records
+
+
+def read_manifest(out: str | os.PathLike) -> dict[str, Any]:
+    """``<out>/manifest.json`` (what was reproduced into ``out``); a damaged one raises :class:`ResultsError` naming it."""
+    path = Path(out) / "manifest.json"
+    if not path.exists():
+        raise ResultsError(f"{out} has no manifest.json: run `adaptact reproduce NAME --out {out}` first")
+    try:
+        manifest = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ResultsError(f"{path} is damaged ({err}): move it away and run `adaptact reproduce` again") from None
+    experiments = manifest.get("experiments") if isinstance(manifest, dict) else None
+    if not isinstance(experiments, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("profile"), str) and isinstance(v.get("overrides", {}), dict)
+            for v in experiments.values()):
+        raise ResultsError(f"{path} is not a results manifest (no 'experiments' with a profile each): move it away "
+                           "and run `adaptact reproduce` again")
+    return manifest
 
 
 # ----------------------------------------------------------------------------- execution of one run
@@ -63,11 +123,8 @@ def _die_with_parent() -> None:
         pass
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker() -> None:
     _die_with_parent()
-    import torch
-
-    torch.set_num_threads(threads)
 
 
 def execute(spec_dict: dict[str, Any]) -> dict[str, Any]:
@@ -144,9 +201,9 @@ class _Display:
 
 def _run_local(specs: Sequence[RunSpec], workers: int, threads: int, sink: Callable[[dict], None],
                display: _Display) -> None:
+    """Run ``specs`` in ``workers`` spawned processes (each run sets its own thread count, see ``run``)."""
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(threads,)) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
         queue = list(specs)
         running = set()
         while queue or running:
@@ -173,10 +230,9 @@ def _run_ray(specs: Sequence[RunSpec], workers: int, threads: int, sink: Callabl
         ray.init(address=address, num_cpus=None if address else workers * threads,
                  include_dashboard=False, log_to_driver=False)
     try:
-        task = ray.remote(num_cpus=threads)(_ray_execute)
-        pending = []
-        for spec in specs:
-            pending.append(task.remote(spec.to_dict(), threads))
+        task, pending = ray.remote(execute), []
+        for spec in specs:  # a task reserves as many CPUs as its run computes with
+            pending.append(task.options(num_cpus=spec.threads).remote(spec.to_dict()))
             display.update(started=1)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
@@ -186,13 +242,6 @@ def _run_ray(specs: Sequence[RunSpec], workers: int, threads: int, sink: Callabl
     finally:
         if started_here:
             ray.shutdown()
-
-
-def _ray_execute(spec_dict: dict[str, Any], threads: int) -> dict[str, Any]:
-    import torch
-
-    torch.set_num_threads(threads)
-    return execute(spec_dict)
 
 
 # ----------------------------------------------------------------------------- sweeps
@@ -216,6 +265,11 @@ def _log(out: Path, line: str) -> None:
         f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}\n")
 
 
+def _check_workers(workers: Any) -> None:
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive integer (parallel runs), got {workers!r}")
+
+
 def run_specs(
     specs: Iterable[RunSpec],
     out: str | os.PathLike,
@@ -227,31 +281,32 @@ def run_specs(
 ) -> tuple[int, int, dict[str, str]]:
     """Run every spec whose record is not yet in ``out`` (in parallel).
 
-    Returns (runs done, runs skipped because already recorded, ``{key: message}`` of runs whose
-    data set is missing).
+    ``workers`` (default: CPU cores // threads per run) only changes how many runs go at once,
+    never their numbers. Every spec is validated first (``ValueError`` before any run); a damaged
+    record file is set aside (see the module) and its run redone. Returns (runs done, runs skipped
+    because already recorded, ``{key: message}`` of runs whose data set is missing).
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    _check_workers(workers)
     out = Path(out)
-    (out / "records").mkdir(parents=True, exist_ok=True)
     unique = {s.key(): s for s in specs}
+    for spec in unique.values():  # a bad value is refused before any run, not recorded as failures
+        spec.validate()
+    (out / "records").mkdir(parents=True, exist_ok=True)
     todo, skipped = [], 0
     for key, spec in unique.items():
-        path = record_path(out, spec)
-        if path.exists():
-            try:
-                if RunRecord.load(path).status in DONE:
-                    skipped += 1
-                    continue
-            except (OSError, ValueError):
-                pass
-        todo.append(spec)
+        record = _read_record(out, record_path(out, spec), set_aside=True)
+        if record is not None and record.status in DONE:
+            skipped += 1
+        else:
+            todo.append(spec)
     missing: dict[str, str] = {}
     if not todo:
         return 0, skipped, missing
+    threads = max(spec.threads for spec in todo)
     cores = os.cpu_count() or 1
-    workers = max(1, min(workers or cores, len(todo)))
-    threads = max(1, cores // workers)
+    workers = min(workers or max(1, cores // threads), len(todo))
 
     def sink(record: dict[str, Any]) -> None:
         if record["status"] == UNAVAILABLE:
@@ -282,8 +337,11 @@ def reproduce(
 ) -> SweepSummary:
     """Run (or finish) every run of ``experiment``'s ``profile`` into ``out``; derived rows follow their sources.
 
-    ``overrides`` are RunSpec fields set on every run (``data_dir``, ``device``, or e.g.
-    ``epochs`` for a shorter trial). Columns whose data set is missing are reported in
+    ``overrides`` are RunSpec fields set on every run (``data_dir``, ``device``, ``threads``, or
+    e.g. ``epochs`` for a shorter trial; dict fields merge key by key into each cell's); a field
+    the grid sets per cell (``seed``, the rows' and columns' fields) is refused, see
+    :meth:`Experiment.plan`. ``device="auto"`` is resolved here and kept in the manifest, so a
+    report made elsewhere finds the records. Columns whose data set is missing are reported in
     ``unavailable`` and not run.
     """
     from adaptact.experiments import get_experiment
@@ -291,8 +349,15 @@ def reproduce(
     exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
     if exp.unavailable:
         raise ValueError(f"{exp.name} cannot be reproduced here: {exp.unavailable}")
+    _check_workers(workers)
+    if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= 10**6):
+        raise ValueError(f"seeds must be an integer in [1, 1000000], got {seeds!r}")
     overrides = dict(overrides or {})
     RunSpec.from_dict({**RunSpec().to_dict(), **overrides})  # an unknown field fails here, before any run
+    if overrides.get("device", "auto") == "auto":
+        overrides["device"] = RunSpec().device_kind()
+    resolve_device(str(overrides["device"]))  # cuda without CUDA fails here, not in every run
+    exp.plan(profile, seeds, {}, **overrides)  # a bad profile or an override of a grid field fails before any run
     out = Path(out or f"results/{exp.name}-{profile}")
     out.mkdir(parents=True, exist_ok=True)
     summary = SweepSummary(out=out)
@@ -306,7 +371,7 @@ def reproduce(
     _write_manifest(out, exp, profile, seeds, summary, overrides)  # lets `report` read a killed sweep
     previous: set[str] | None = None
     while True:  # derived rows become plannable once the runs they need are recorded
-        planned, waiting = exp.plan(profile, seeds, load_records(out), **overrides)
+        planned, waiting = exp.plan(profile, seeds, load_records(out, set_aside=True), **overrides)
         keys = {spec.key() for _, spec in planned}
         if keys == previous:
             break
@@ -338,7 +403,7 @@ def _write_manifest(out: Path, exp: Experiment, profile: str, seeds: int | None,
     import adaptact
 
     path = out / "manifest.json"
-    manifest = json.loads(path.read_text()) if path.exists() else {"experiments": {}}
+    manifest = read_manifest(out) if path.exists() else {"experiments": {}}
     manifest["experiments"][exp.name] = {
         "profile": profile,
         "seeds": seeds if seeds is not None else exp.profile(profile).seeds,

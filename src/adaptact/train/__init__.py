@@ -5,10 +5,10 @@
 >>> record.metrics["test_accuracy"]
 """
 from adaptact.train.loop import build_model_for, data_signature, load_data_for, model_from_record, resolve_device, run
-from adaptact.train.record import RunRecord, write_json_atomic
+from adaptact.train.record import DamagedRecord, ResultsError, RunRecord, write_json_atomic, write_text_atomic
 from adaptact.train.spec import RunSpec
 
 __all__ = [
-    "RunRecord", "RunSpec", "build_model_for", "data_signature", "load_data_for", "model_from_record",
-    "resolve_device", "run", "write_json_atomic",
+    "DamagedRecord", "ResultsError", "RunRecord", "RunSpec", "build_model_for", "data_signature", "load_data_for",
+    "model_from_record", "resolve_device", "run", "write_json_atomic", "write_text_atomic",
 ]

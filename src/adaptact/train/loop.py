@@ -7,11 +7,12 @@ activation parameters, select the reported number by the spec's policy.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -25,7 +26,7 @@ from adaptact.train.optim import apply_max_norm, build_optimizer, build_schedule
 from adaptact.train.record import RunRecord, environment
 from adaptact.train.recorders import ActivationRecorder, PreactivationRecorder, activation_state
 from adaptact.train.selection import posthoc_checkpoint
-from adaptact.train.spec import RunSpec
+from adaptact.train.spec import MAX_STEPS, RunSpec
 
 __all__ = ["build_model_for", "data_signature", "load_data_for", "model_from_record", "resolve_device", "run"]
 
@@ -173,17 +174,74 @@ class _Progress:
             self.bar.stop()
 
 
+@contextlib.contextmanager
+def fixed_numerics(spec: RunSpec) -> Iterator[None]:
+    """Run the body with every process-wide setting that changes a run's numbers fixed as the spec
+    says: ``spec.threads`` CPU threads, float32 as the default dtype, cuDNN deterministic and not
+    benchmarking; the caller's settings are restored afterwards."""
+    cudnn = torch.backends.cudnn
+    saved = (torch.get_num_threads(), torch.get_default_dtype(), cudnn.deterministic, cudnn.benchmark)
+    torch.set_num_threads(spec.threads)
+    torch.set_default_dtype(torch.float32)
+    cudnn.deterministic, cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved[0])
+        torch.set_default_dtype(saved[1])
+        cudnn.deterministic, cudnn.benchmark = saved[2], saved[3]
+
+
+def _evaluate_finite(model: nn.Module, x: torch.Tensor, y: torch.Tensor, spec: RunSpec, step: int,
+                     what: str) -> tuple[float, float]:
+    """:func:`evaluate`, but a non-finite evaluation loss stops the run as a divergence naming the step."""
+    acc, value = evaluate(model, x, y, spec.eval_batch_size, spec.loss)
+    if not math.isfinite(value):
+        model.eval()
+        try:
+            where = diagnose_nonfinite(model, x[: spec.eval_batch_size])
+        finally:
+            model.train()
+        raise NonFiniteLoss(f"step {step}: the {what} loss is {value} after this update; {where}")
+    return acc, value
+
+
+def _evaluation(model: nn.Module, data, spec: RunSpec, step: int) -> dict[str, float | None]:
+    """One point of the curves: accuracy and loss on the validation and test splits (``None`` for an
+    empty split), and the accuracy on a training sample when ``eval_train``."""
+    point: dict[str, float | None] = {}
+    for split, name in (("val", "validation"), ("test", "test")):
+        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+        acc, value = _evaluate_finite(model, x, y, spec, step, name) if len(x) else (None, None)
+        point[f"{split}_accuracy"], point[f"{split}_loss"] = acc, value
+    if spec.eval_train:
+        x, y = data.x_train[:TRAIN_ACCURACY_SAMPLE], data.y_train[:TRAIN_ACCURACY_SAMPLE]
+        point["train_accuracy"] = _evaluate_finite(model, x, y, spec, step, "training-sample")[0]
+    return point
+
+
 def run(spec: RunSpec | dict, *, data=None) -> RunRecord:
     """Train one network as ``spec`` says and return its record.
 
     ``data`` may pass an already loaded data set (a ``TensorData``) instead of loading
-    ``spec.data``. A NaN/inf loss stops the run: the record's status is ``diverged`` and
-    its error names the step and the unit; it carries no metrics.
+    ``spec.data``. A NaN/inf training loss, or a NaN/inf loss on any evaluation (validation,
+    test, training sample, checkpoint), stops the run: the record's status is ``diverged`` and
+    its error names the step and the unit; it carries no metrics. The run computes under
+    :func:`fixed_numerics` (``spec.threads`` threads ...), so the same spec gives the same
+    record bit for bit on the same machine, whatever the caller's settings. ``device="auto"``
+    is resolved first and recorded as the device the run used.
     """
     spec = RunSpec.from_dict(spec) if isinstance(spec, dict) else spec
     spec.validate()
-    start = time.perf_counter()
     device = resolve_device(spec.device)
+    if spec.device == "auto":
+        spec = spec.replace(device=str(device))
+    with fixed_numerics(spec):
+        return _run(spec, device, data)
+
+
+def _run(spec: RunSpec, device: torch.device, data) -> RunRecord:
+    start = time.perf_counter()
     data = data if data is not None else load_data_for(spec, device)
     _check_compatible(spec, data)
     record = RunRecord(key=spec.key(), spec=spec.to_dict(), environment=environment(str(device)),
@@ -196,13 +254,15 @@ def run(spec: RunSpec | dict, *, data=None) -> RunRecord:
     x_train, y_train = data.x_train, data.y_train
     n_train = len(x_train)
     total_steps, per_epoch = steps_for(spec, n_train)
+    if total_steps > MAX_STEPS:
+        raise ValueError(f"epochs={spec.epochs:g} of {n_train} examples in batches of {spec.batch_size} is "
+                         f"{total_steps:.3g} updates, more than the limit of {MAX_STEPS:.0e}")
     optimizer = build_optimizer(model, spec)
     schedule = build_schedule(optimizer, spec, total_steps, per_epoch)
     generator = torch.Generator(device=device).manual_seed(spec.seed)
     augment = _augmenter(spec, generator)
     eval_every = spec.eval_every or per_epoch
     checkpoint_every = spec.checkpoint_every or 8 * per_epoch
-    checkpoints = set(range(checkpoint_every, total_steps + 1, checkpoint_every)) | {total_steps}
     act_recorder = ActivationRecorder(model) if spec.record_every else None
     preact = None
     if spec.record_preact:
@@ -249,25 +309,17 @@ def run(spec: RunSpec | dict, *, data=None) -> RunRecord:
                 train_seconds += time.perf_counter() - tick
 
                 if step % eval_every == 0 or step == total_steps:
-                    curves["step"].append(step)
-                    curves["epoch"].append(step / per_epoch)
-                    curves["lr"].append(optimizer.param_groups[0]["lr"])
-                    curves["train_loss"].append(window_loss / max(window_n, 1))
+                    point = _evaluation(model, data, spec, step)  # raises before anything of this step is kept
+                    point.update(step=step, epoch=step / per_epoch, lr=optimizer.param_groups[0]["lr"],
+                                 train_loss=window_loss / max(window_n, 1))
                     window_loss, window_n = 0.0, 0
-                    for split in ("val", "test"):
-                        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
-                        acc, split_loss = evaluate(model, x, y, spec.eval_batch_size, spec.loss) if len(x) else (None, None)
-                        curves[f"{split}_accuracy"].append(acc)
-                        curves[f"{split}_loss"].append(split_loss)
-                    if spec.eval_train:
-                        curves["train_accuracy"].append(evaluate(
-                            model, x_train[:TRAIN_ACCURACY_SAMPLE], y_train[:TRAIN_ACCURACY_SAMPLE],
-                            spec.eval_batch_size, spec.loss)[0])
+                    for name, value in point.items():
+                        curves[name].append(value)
                     bar.update(step, f"loss {curves['train_loss'][-1]:.4f}  test {100 * curves['test_accuracy'][-1]:.2f}%"
                                      f"  {seen / max(train_seconds, 1e-9):.0f} ex/s")
-                if spec.selection == "posthoc" and step in checkpoints:
-                    checkpoint_test[step] = evaluate(model, data.x_test, data.y_test, spec.eval_batch_size,
-                                                     spec.loss)[0]
+                if spec.selection == "posthoc" and (step % checkpoint_every == 0 or step == total_steps):
+                    checkpoint_test[step] = _evaluate_finite(model, data.x_test, data.y_test, spec, step,
+                                                             "checkpoint test")[0]
                 if spec.record_every and step % spec.record_every == 0:
                     record_activations(step)
                 if step >= total_steps:

@@ -4,10 +4,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "SELECTIONS", "RunSpec"]
+__all__ = ["MAX_EPOCHS", "MAX_SEED", "MAX_STEPS", "MAX_THREADS", "OPTIMIZERS", "SCHEDULES", "SELECTIONS", "RunSpec"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "adadelta")
 SCHEDULES = ("constant", "linear", "exponential", "step")
@@ -16,8 +17,13 @@ LOSSES = ("cross_entropy", "bce")
 
 #: bump when a default of RunSpec changes meaning: records made before then no longer match
 IDENTITY_VERSION = 1
-#: fields that do not change a run's result, left out of its identity hash
+#: fields that do not change a run's result, left out of its identity hash (``device`` enters it by kind, see key())
 _NOT_IDENTITY = ("data_dir", "progress", "device", "tags")
+#: bounds that keep one mistyped number from exhausting the machine (a run of 10**9 updates takes days)
+MAX_STEPS = 10**9
+MAX_EPOCHS = 10**6
+MAX_SEED = 2**63 - 1
+MAX_THREADS = 1024
 
 
 @dataclass
@@ -62,9 +68,18 @@ class RunSpec:
         record_every: record activation parameters every N steps (0: never);
         record_preact: also record per-layer pre-activation mean and variance (on a probe batch).
     Other:
-        seed: initialisation, shuffling and augmentation; device: auto, cpu, cuda;
+        seed: initialisation, shuffling and augmentation, an int in [0, 2**63 - 1]; device: auto
+            (CUDA when there is one), cpu, cuda; the device's kind (cpu or cuda) is part of the identity.
+        threads: CPU threads of the run's math (``torch.set_num_threads``, the C kernels' OpenMP threads),
+            set by :func:`adaptact.train.run` for the run and restored after it. Floating-point sums
+            are split over the threads, so the numbers depend on it: it is part of the identity,
+            default 1 on every machine (never derived from the machine or from ``--workers``), and
+            parallel sweeps run one process per run instead.
         progress: show a progress bar; tags: free metadata (experiment, row, column), not part of
         the identity.
+
+    Fixed for every run (not fields): float32 as the default dtype, cuDNN's deterministic
+    algorithms and no cuDNN benchmarking on CUDA.
     """
 
     model: str = "lenet"
@@ -105,6 +120,7 @@ class RunSpec:
     record_preact: bool = False
     seed: int = 0
     device: str = "auto"
+    threads: int = 1
     progress: bool = False
     tags: dict[str, Any] = field(default_factory=dict)
 
@@ -133,18 +149,29 @@ class RunSpec:
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("selection", self.selection, SELECTIONS)
         _choice("loss", self.loss, LOSSES)
+        if not isinstance(self.device, str):
+            raise ValueError(f"device must be a string (auto, cpu, cuda, cuda:N), got {self.device!r}")
         _choice("device", self.device.split(":")[0], ("auto", "cpu", "cuda"))
+        _integer("seed", self.seed, 0, MAX_SEED)
+        _integer("threads", self.threads, 1, MAX_THREADS)
         if self.epochs is None and self.steps is None:
             raise ValueError("give epochs or steps (steps wins when both are set)")
-        if self.epochs is not None and not self.epochs > 0:
-            raise ValueError(f"epochs must be > 0, got {self.epochs}")
-        if self.steps is not None and not self.steps > 0:
-            raise ValueError(f"steps must be > 0, got {self.steps}")
+        if self.epochs is not None:
+            _real("epochs", self.epochs, 0.0, MAX_EPOCHS, low_open=True)
+        if self.steps is not None:
+            _integer("steps", self.steps, 1, MAX_STEPS)
         for name in ("batch_size", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+            _integer(name, getattr(self, name), 1, 2**31 - 1)
+        for name in ("eval_every", "checkpoint_every"):
+            if getattr(self, name) is not None:
+                _integer(name, getattr(self, name), 1, MAX_STEPS)
+        _integer("record_every", self.record_every, 0, MAX_STEPS)
+        _real("lr", self.lr, 0.0, math.inf, low_open=True)
+        for name in ("momentum", "rho", "weight_decay", "act_weight_decay", "l1", "l2"):
+            _real(name, getattr(self, name), 0.0, math.inf)
+        for name in ("act_lr", "grad_clip", "max_norm"):
+            if getattr(self, name) is not None:
+                _real(name, getattr(self, name), 0.0, math.inf, low_open=True)
         if self.selection == "posthoc" and not self.data_options.get("val_size"):
             raise ValueError("selection='posthoc' needs a validation split: set data_options['val_size']")
         if self.schedule == "linear" and "final_lr" not in self.schedule_options:
@@ -184,16 +211,44 @@ class RunSpec:
     def replace(self, **changes: Any) -> "RunSpec":
         return dataclasses.replace(self, **changes)
 
+    def device_kind(self) -> str:
+        """``cpu`` or ``cuda``: the kind of device the run computes on (``auto`` resolved on this machine)."""
+        kind = str(self.device).split(":")[0]
+        if kind == "auto":
+            import torch
+
+            kind = "cuda" if torch.cuda.is_available() else "cpu"
+        return kind
+
     def key(self) -> str:
         """A stable hash of everything that changes the result: the fields that differ from their
         defaults (so a field added later, with a default, leaves existing records valid), except the
-        data location, device and tags. Changing a default's value changes results, so it must come with
+        data location and tags; the device enters by kind, and only when it is not the CPU (so
+        ``auto`` on a machine without CUDA, ``cpu`` and the records made before the device counted
+        share their identity). Changing a default's value changes results, so it must come with
         a new :data:`IDENTITY_VERSION`."""
         defaults = RunSpec().to_dict()
         d = {k: v for k, v in self.to_dict().items() if k not in _NOT_IDENTITY and v != defaults[k]}
+        if self.device_kind() != "cpu":
+            d["device"] = self.device_kind()
         d["__version__"] = IDENTITY_VERSION
         text = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _integer(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
+
+
+def _real(name: str, value: Any, low: float, high: float, *, low_open: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if not (low < value if low_open else low <= value) or value > high:
+        bounds = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+        raise ValueError(f"{name} must be in {bounds}, got {value:g}")
 
 
 def _choice(name: str, value: Any, choices: tuple) -> None:
