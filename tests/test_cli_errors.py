@@ -111,7 +111,7 @@ CASES = [
     (TRAIN + ["--set", "batch_size=abc"], "adaptact train", ["--set", "batch_size", "abc"]),
     (TRAIN + ["--set", "seed=1.5"], "adaptact train", ["--set", "seed", "1.5"]),
     (TRAIN + ["--set", "act_options=3"], "adaptact train", ["--set", "act_options"]),
-    (TRAIN + ["--set", f"seed={BIG_SEED}"], "adaptact train", ["--seed", BIG_SEED]),
+    (TRAIN + ["--set", f"seed={BIG_SEED}"], "adaptact train", ["seed", BIG_SEED]),
     (TRAIN + ["--set", "device=cuda:99"], "adaptact train", ["--device", "cuda:99"]),
     # train: names, model/data mismatch, data files
     (TRAIN + ["--model", "nosuch"], "adaptact train", ["nosuch"]),
