@@ -130,6 +130,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         overrides["data_dir"] = str(args.data_dir)
     if args.device:
         overrides["device"] = args.device
+    if args.threads:
+        overrides["threads"] = args.threads
     if "device" in overrides:
         check("--device", device, overrides["device"])
     if args.engine == "ray":
@@ -165,7 +167,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from adaptact.report import write_report
 
     folder = check("dir", _results_folder, args.dir)
-    paths = write_report(folder)
+    paths = write_report(folder, force=args.force)
     print(paths[0].read_text())
     print("written:\n  " + "\n  ".join(str(p) for p in paths))
     return 0
@@ -325,7 +327,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs, steps=args.steps, batch_size=args.batch_size,
         optimizer=args.optimizer, lr=args.lr, seed=args.seed, device=args.device, selection=args.selection,
         act_options=_pairs(args.act_option, "--act-option"), model_options=_pairs(args.model_option, "--model-option"),
-        data_options=_pairs(args.data_option, "--data-option"), progress=not args.quiet,
+        data_options=_pairs(args.data_option, "--data-option"), progress=not args.quiet, threads=args.threads,
     )
     spec = RunSpec.from_dict({**spec.to_dict(), **_spec_fields(args.set, "--set")})
     spec.validate()
@@ -425,7 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=positive_int(1000), default=None, help="seeds per cell (default: the profile's)")
     p.add_argument("--engine", default="local", choices=["local", "ray"])
     p.add_argument("--workers", type=positive_int(1024), default=None,
-                   help="parallel runs (default: one per CPU core)")
+                   help="parallel runs (default: CPU cores // threads); never changes the numbers")
+    p.add_argument("--threads", type=positive_int(1024), default=None,
+                   help="torch threads per run (default 1; part of each run's identity)")
     p.add_argument("--out", default=None, help="results folder (default results/NAME-PROFILE)")
     p.add_argument("--data-dir", type=existing_folder, default=None,
                    help="folder with the data sets (default: $ADAPTACT_DATA)")
@@ -436,6 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(sub, "report", _cmd_report, help="write report.md and CSV tables for a results folder")
     p.add_argument("dir")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing report even when fewer runs are finished than it counts")
 
     p = command(sub, "plot", _cmd_plot,
                 help="draw the figures for a results folder, or a stand-alone paper figure")
@@ -460,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-option", action="append", metavar="KEY=VALUE", help="option for the architecture")
     p.add_argument("--data-option", action="append", metavar="KEY=VALUE", help="option for the data loader")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="any other RunSpec field")
+    p.add_argument("--threads", type=positive_int(1024), default=1, help="torch threads (part of the run's identity)")
     p.add_argument("--out", default=None, help="where to write the JSON record")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
