@@ -526,11 +526,6 @@ def _check_form(form: str) -> None:
         raise ValueError(f"unknown PAU form {form!r}; choose from {list(PAU_FORMS)}")
 
 
-#: |x| beyond which the terms of a PAU in t = 1/x are taken at t = 1/_FAR_CAP: they change y by
-#: about 2^-64 relative there, and a constant keeps float32 backward products from overflowing
-_FAR_CAP = 2.0**64
-
-
 def rational(x: Tensor, numerator: Tensor, denominator: Tensor, form: str = "A") -> Tensor:
     r""":math:`P(x)/Q(x)` of :func:`pau` for coefficients already viewed for ``x``, finite wherever the value is.
 
@@ -559,7 +554,12 @@ def _rational_far(x: Tensor, a: Tensor, b: Tensor, form: str) -> Tensor:
     :math:`|t|^n + |\sum_k b_k t^{n-k}|` (form B).
     """
     m, n = a.shape[-1] - 1, b.shape[-1]
-    t = 1.0 / x.clamp(-_FAR_CAP, _FAR_CAP)
+    t = 1.0 / x
+    # Beyond sqrt(max) (2^64 in float32) the denominator's dependence on x is left out of autograd:
+    # its share of dy/dx is below 1/|x| relative there, and its chain (dy/dD = -y/D, then dD/dx)
+    # overflows first. Values and parameter gradients stay exact.
+    cap = torch.finfo(x.dtype).max ** 0.5
+    td = torch.where(x.abs() > cap, t.detach(), t)
     low = min(m, n - 1)
     tail = polynomial(t, a[..., : low + 1].flip(-1))  # sum_{j <= low} a_j t^(low - j)
     for _ in range(n - low):
@@ -567,9 +567,9 @@ def _rational_far(x: Tensor, a: Tensor, b: Tensor, form: str) -> Tensor:
     num = tail if m < n else _polynomial_scaled(x, a[..., n:]) + tail
     if form == "A":
         beta = torch.cat([torch.ones_like(b[..., :1]), b.abs()], dim=-1)  # 1, |b_1| .. |b_n|
-        den = polynomial(t.abs(), beta.flip(-1))
+        den = polynomial(td.abs(), beta.flip(-1))
     else:
-        den = t.abs() ** n + polynomial(t, b.flip(-1)).abs()
+        den = td.abs() ** n + polynomial(td, b.flip(-1)).abs()
     y = num / den
     return y * torch.sign(x) if n % 2 else y
 

@@ -147,9 +147,11 @@ def agumbel_formula() -> Formula:
     r"""Adaptive Gumbel :math:`f = -\mathrm{expm1}(-w)`, :math:`w = e^{-\rho} s`, :math:`s = \mathrm{softplus}(z)`, :math:`z = x+\rho`.
 
     As in :func:`adaptact.functional.agumbel`, for any finite :math:`x, \rho`:
-    :math:`w = \min(e^{-\rho}, 10^{30}/s)\,s` for :math:`z \ge 0` (:math:`e^{-\rho}` at
-    :math:`\rho \ge -88`) and :math:`w = e^{x} \log(1+t)/t` for :math:`z < 0`, where
-    :math:`s = \max(z, 0) + \log(1 + t)`, :math:`t = e^{-|z|}`. With :math:`e = e^{-w} = 1 - f`
+    :math:`w = \min(s\,e^{-\rho}, 10^{30})` for :math:`z \ge 0`, :math:`w = e^{-\rho} \log(1+t)` for
+    :math:`-80 \le z < 0` and :math:`w = e^{x}` below (where :math:`\log(1+t)/t = 1` in float32),
+    with :math:`s = \max(z, 0) + \log(1 + t)`, :math:`t = e^{-|z|}`, and :math:`e^{-\rho}` applied
+    as :math:`e^{-\rho/2}` twice, capped at :math:`e^{44}` (the cap acts only where :math:`w > e^8`
+    and :math:`f = 1`): no overflow, and no underflow for :math:`|\rho| < 174`. With :math:`e = e^{-w} = 1 - f`
     and :math:`\sigma(z)/s = 1/((1+t)\,[s \text{ or } \log(1+t)/t])`:
     :math:`f_x = e\,w\,\sigma(z)/s` and :math:`f_\rho = e\,w\,(\sigma(z)/s - 1)`
     (:math:`e\,w` is 0, never :math:`0 \cdot \infty`, once :math:`w` is large).
@@ -158,9 +160,13 @@ def agumbel_formula() -> Formula:
         "agumbel",
         ("rho",),
         (
-            ("k", "exp(min(-rho, 88.0))"), ("z", "x + rho"), ("t", "exp(-abs(z))"), ("s", "max(z, 0.0) + log1p(t)"),
-            ("ts", "max(t, 1.0e-30)"), ("ratio", "log1p(ts) / ts"),
-            ("w", "where(z >= 0.0, min(k, 1.0e30 / max(s, 0.5)) * s, exp(min(x, 88.0)) * ratio)"),
+            # one exponential: t = e^{-|z|} where z >= -80; below, t is negligible and e^x is taken instead
+            # k2 = e^{-rho/2} (capped at e^44), applied twice: w = e^{-rho} s for |rho| up to 174
+            ("k2", "exp(min(-0.5 * rho, 44.0))"), ("z", "x + rho"), ("mid", "z >= -80.0"),
+            ("ee", "exp(min(where(mid, -abs(z), x), 88.0))"), ("t", "where(mid, ee, 0.0)"),
+            ("lp", "log1p(t)"), ("s", "max(z, 0.0) + lp"),
+            ("ratio", "where(t > 1.0e-30, lp / max(t, 1.0e-30), 1.0)"),
+            ("w", "where(z >= 0.0, min(s * k2 * k2, 1.0e30), where(mid, lp * k2 * k2, ee))"),
             ("m", "expm1(-w)"), ("f", "-m"),
         ),
         (
