@@ -6,9 +6,11 @@ a parameter gradient (a sum over elements) where every float64 term is finite an
 is representable in float32. In the fuzz an element is judged only where ``|x| * max(1, max|theta|)^2``
 is representable too: beyond, the products of the input with one or two parameters that a unit is
 made of (``a_in x``, ``w_j f_j(x)``, ``a_out a_in x``) overflow whatever the formula (the PAU and the
-other reported cases are checked up to the float32 maximum by the regression tests). Regression tests for the reported cases come first, then a fuzz test
-(hypothesis) of every registered trainable unit over random finite inputs (zero, subnormals, 1e-30 up
-to the float32 maximum) and random parameters, in float32, float16, bfloat16 and under CPU autocast.
+other reported cases are checked up to the float32 maximum by the regression tests).
+
+Regression tests for the reported cases come first, then a fuzz test (hypothesis) of every registered
+trainable unit over random finite inputs (zero, subnormals, 1e-30 up to the float32 maximum) and
+random parameters, in float32, float16, bfloat16 and under CPU autocast.
 """
 from __future__ import annotations
 
@@ -151,6 +153,21 @@ def test_fused_parameter_gradients_stay_finite_at_huge_inputs(name, options):
         assert torch.isfinite(got).all(), (name, pname, got)
         if pname in ("x", "beta", "rho", "basis_params"):  # the others sum terms of 1e38 (float32 rounding)
             torch.testing.assert_close(got.double(), w, rtol=1e-4, atol=1e-5)
+
+
+@needs_c
+@pytest.mark.parametrize("cdf", ["exponential", "logistic"])
+@pytest.mark.parametrize("rho", [-80.0, -50.0, -20.0, 0.0, 20.0, 80.0])
+def test_fused_arelu_is_right_for_extreme_rho(cdf, rho):
+    """alpha = e^rho from 2e-35 to 6e34: alpha x overflows, and exp(-alpha x) or sigmoid'(alpha x) is 0 there."""
+    r = torch.tensor(rho)
+    with K.use("c"):
+        y, (dx, dr) = _grads(lambda x, r: K.arelu(x, r, cdf), HUGE, r)
+    y64, (dx64, dr64) = _grads(lambda x, r: AF.arelu(x, r, cdf), HUGE.double(), r.double())
+    assert torch.isfinite(y).all() and torch.isfinite(dx).all() and torch.isfinite(dr).all()
+    torch.testing.assert_close(y.double(), y64, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(dx.double(), dx64, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(dr.double(), dr64, rtol=1e-4, atol=1e-6)
 
 
 # --------------------------------------------------------------------------- AGumbel at extreme shapes

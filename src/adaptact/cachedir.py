@@ -53,7 +53,8 @@ def folder_unsafe(folder: Path) -> Optional[str]:
     if uid is not None and st.st_uid != uid:
         return f"is owned by user id {st.st_uid}, not by you ({uid})"
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return f"is writable by {'others' if st.st_mode & stat.S_IWOTH else 'its group'} (mode {stat.S_IMODE(st.st_mode):o})"
+        who = "others" if st.st_mode & stat.S_IWOTH else "its group"
+        return f"is writable by {who} (mode {stat.S_IMODE(st.st_mode):o})"
     if not os.access(folder, os.W_OK | os.X_OK):
         return "is not writable"
     return None
@@ -85,7 +86,8 @@ def private_folder(candidates: Sequence[Path], prefix: str) -> Path:
         if reason is None:
             return folder
         if reason != "is not writable":
-            log.warning("adaptact: not using the cache folder %s: it %s; using a private temporary folder", folder, reason)
+            log.warning("adaptact: not using the cache folder %s: it %s; using a private temporary folder",
+                        folder, reason)
     return Path(tempfile.mkdtemp(prefix=prefix))
 
 

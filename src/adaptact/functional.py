@@ -471,7 +471,7 @@ def polynomial(x: Tensor, coefficients: Tensor) -> Tensor:
 
 
 def _polynomial_scaled(x: Tensor, coefficients: Tensor) -> Tensor:
-    r""":func:`polynomial` for :math:`|x| \ge 1` as :math:`\sum_j (c_j s^j)\,\xi^j`, :math:`s = |x|/m`, :math:`\xi = x/s`.
+    r""":func:`polynomial` for :math:`|x| \ge 1`: :math:`\sum_j (c_j s^j)\,\xi^j`, :math:`s = |x|/m`, :math:`\xi = x/s`.
 
     :math:`s` is a constant for autograd (the value does not depend on it, so every derivative is
     exact), and :math:`\xi = \pm m` (the degree): backward never forms a power of :math:`x` on its

@@ -219,14 +219,15 @@ def library_path(c: Compiler, source: str) -> Path:
 
 @lru_cache(maxsize=None)
 def load_library(source: str) -> ctypes.CDLL:
-    """The loaded library built from ``source`` (from the cache when it passes :func:`library_problem`, else built now)."""
+    """The library built from ``source``: from the cache when it passes :func:`library_problem`, else built now."""
     c = compiler()
     if c is None:
         raise RuntimeError("no working C compiler")
     target = library_path(c, source)
     problem = library_problem(target) if target.exists() else "it is not built yet"
     if problem is not None:
-        level = logging.WARNING if _sidecar(target).exists() else logging.INFO  # damaged, or new / from before checksums
+        damaged = _sidecar(target).exists()  # else new, or built before checksums were recorded
+        level = logging.WARNING if damaged else logging.INFO
         log.log(level, "adaptact.kernels: building %s (%s)", target.name, problem)
         c.build(source, target)
     lib = ctypes.CDLL(str(target))

@@ -144,7 +144,7 @@ def basis_formula(name: str, training: bool = False) -> Formula:
 
 @lru_cache(maxsize=None)
 def agumbel_formula() -> Formula:
-    r"""Adaptive Gumbel :math:`f = -\mathrm{expm1}(-w)`, :math:`w = e^{-\rho} s`, :math:`s = \mathrm{softplus}(z)`, :math:`z = x+\rho`.
+    r"""Adaptive Gumbel :math:`f = -\mathrm{expm1}(-w)`, :math:`w = e^{-\rho} \mathrm{softplus}(z)`, :math:`z = x+\rho`.
 
     As in :func:`adaptact.functional.agumbel`, for any finite :math:`x, \rho`:
     :math:`w = \min(s\,e^{-\rho}, 10^{30})` for :math:`z \ge 0`, :math:`w = e^{-\rho} \log(1+t)` for
