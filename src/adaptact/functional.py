@@ -54,12 +54,14 @@ __all__ = [
     "pau",
     "pau_denominator",
     "polynomial",
+    "rational",
     "rpau",
     "rpau_noise",
     "rrelu_uniform_source",
     "scaled",
     "slaf",
     "srelu",
+    "stable_polynomial",
     "swish_beta",
     "vaf",
 ]
@@ -144,6 +146,12 @@ def _fixed(f: Callable[[Tensor], Tensor]) -> Fn:
     return fn
 
 
+def _gelu(x: Tensor) -> Tensor:
+    r"""GELU :math:`x\,\Phi(x)`; above 10, where :math:`\Phi(x) = 1` even in float64, exactly ``x``
+    (``F.gelu`` overflows in float32 above about 1.7e38)."""
+    return torch.where(x > 10.0, x, F.gelu(x))
+
+
 def _swish_beta_basis(x: Tensor, beta: Tensor, training: bool = False) -> Tensor:
     return x * torch.sigmoid(beta * x)
 
@@ -199,7 +207,7 @@ BASIS_FUNCTIONS: dict[str, BasisFunction] = {
         BasisFunction("elu", _fixed(F.elu)),
         BasisFunction("celu", _fixed(F.celu)),
         BasisFunction("selu", _fixed(F.selu)),
-        BasisFunction("gelu", _fixed(F.gelu)),
+        BasisFunction("gelu", _fixed(_gelu)),
         BasisFunction("tanh", _fixed(torch.tanh)),
         BasisFunction("sigmoid", _fixed(torch.sigmoid)),
         BasisFunction("silu", _fixed(F.silu)),
@@ -422,17 +430,46 @@ def adact(x: Tensor, weights: Tensor, prelu_slope: Tensor, training: bool = Fals
 # --------------------------------------------------------------------------- CDF units (Farhadi et al.)
 
 
+#: the float32 exponent below which e^{-rho} is evaluated (e^88 < float32 max); beyond it w is huge anyway
+_EXP_SAFE = 88.0
+#: the largest w = e^{-rho} softplus(x + rho) computed: 1 - e^{-w} is already 1 there
+_W_CAP = 1e30
+#: below this t = e^{-|z|}, log1p(t)/t is 1 - t/2 + t^2/3 - t^3/4 (error below 1e-17)
+_SERIES_BELOW = 1e-4
+
+
+def _log1p_ratio(t: Tensor) -> Tensor:
+    r""":math:`\log(1+t)/t` for :math:`0 \le t \le 1` (1 at 0), with no division by a tiny number."""
+    series = 1.0 - t * (0.5 - t * (1.0 / 3.0 - 0.25 * t))
+    safe = t.clamp(min=_SERIES_BELOW)
+    return torch.where(t < _SERIES_BELOW, series, torch.log1p(safe) / safe)
+
+
 def agumbel(x: Tensor, rho: Tensor) -> Tensor:
     r"""Adaptive Gumbel: :math:`y = 1 - (1 + \alpha e^{x})^{-1/\alpha}`, :math:`\alpha = e^{\rho}`.
 
-    Computed as :math:`-\mathrm{expm1}(-e^{-\rho}\,\mathrm{softplus}(x+\rho))`,
-    which never overflows. :math:`\alpha=1` is the logistic sigmoid;
-    :math:`\alpha\to 0` the Gumbel CDF :math:`1-\exp(-e^{x})`.
-    ``rho`` is ``()`` or ``(C,)``.
+    :math:`y = -\mathrm{expm1}(-w)` with :math:`w = e^{-\rho}\,\mathrm{softplus}(z)`,
+    :math:`z = x + \rho`, evaluated without overflow or underflow for any finite
+    :math:`x, \rho`: for :math:`z \ge 0`, :math:`w = \min(e^{-\rho}, 10^{30}/s)\,s`
+    (:math:`e^{-\rho}` taken at :math:`\rho \ge -88`; where either bound acts,
+    :math:`w \ge 10^{30}` and :math:`y = 1`); for :math:`z < 0`,
+    :math:`w = e^{x} \log(1+t)/t` with :math:`t = e^{z}` (since :math:`e^{-\rho}e^{z} = e^{x}`;
+    the old form lost everything to underflow once :math:`\rho \lesssim -86`).
+    :math:`\alpha=1` is the logistic sigmoid; :math:`\alpha\to 0` the Gumbel CDF
+    :math:`1-\exp(-e^{x})`. ``rho`` is ``()`` or ``(C,)``.
     """
     xc, r = _cast(x, rho)
     r = channel_view(r, xc)
-    y = -torch.expm1(-torch.exp(-r) * F.softplus(xc + r))
+    z = xc + r
+    t = torch.exp(-z.abs())  # e^z where z < 0
+    upper = z >= 0
+    s = F.softplus(z)
+    s_up = s.clamp(min=0.5)  # s >= log 2 where z >= 0; the clamp only keeps the other branch finite
+    k = torch.exp((-r).clamp(max=_EXP_SAFE))
+    w_up = torch.minimum(k, _W_CAP / s_up) * s_up
+    w_low = torch.exp(xc.clamp(max=_EXP_SAFE)) * _log1p_ratio(t)
+    w = torch.where(upper, w_up, w_low)
+    y = -torch.expm1(-w)
     return y.to(x.dtype)
 
 
@@ -472,6 +509,33 @@ def polynomial(x: Tensor, coefficients: Tensor) -> Tensor:
     return y
 
 
+def _polynomial_scaled(x: Tensor, coefficients: Tensor) -> Tensor:
+    r""":func:`polynomial` for :math:`|x| \ge 1`: :math:`\sum_j (c_j s^j)\,\xi^j`, :math:`s = |x|/m`, :math:`\xi = x/s`.
+
+    :math:`s` is a constant for autograd (the value does not depend on it, so every derivative is
+    exact), and :math:`\xi = \pm m` (the degree): backward never forms a power of :math:`x` on its
+    own (plain Horner's backward does, :math:`x^j`, which overflows in float32 where
+    :math:`c_j x^j` need not), and :math:`\partial y/\partial\xi = s\,y' \approx y` stays finite.
+    """
+    scale = x.detach().abs() / max(coefficients.shape[-1] - 1, 1)
+    xi = x / scale
+    y = None
+    for j in range(coefficients.shape[-1] - 1, -1, -1):
+        c = _coefficient(coefficients, j)
+        for _ in range(j):
+            c = c * scale
+        y = c.expand_as(x) if y is None else y * xi + c
+    return y
+
+
+def stable_polynomial(x: Tensor, coefficients: Tensor) -> Tensor:
+    r""":func:`polynomial` with gradients finite wherever the true ones are: by
+    :func:`_polynomial_scaled` where :math:`|x| > 1` (each branch sees a harmless 0 or 1 where unused)."""
+    far = x.abs() > 1.0
+    near = polynomial(torch.where(far, torch.zeros_like(x), x), coefficients)
+    return torch.where(far, _polynomial_scaled(torch.where(far, x, torch.ones_like(x)), coefficients), near)
+
+
 def pau_denominator(x: Tensor, denominator: Tensor, form: str = "A") -> Tensor:
     r"""The safe denominator :math:`Q(x) \ge 1` of a PAU.
 
@@ -493,7 +557,60 @@ def pau_denominator(x: Tensor, denominator: Tensor, form: str = "A") -> Tensor:
         for k in range(n - 1, -1, -1):
             s = (s + _coefficient(denominator, k)) * x
         return 1.0 + s.abs()
-    raise ValueError(f"unknown PAU form {form!r}; choose from {list(PAU_FORMS)}")
+    _check_form(form)
+
+
+def _check_form(form: str) -> None:
+    if form not in PAU_FORMS:
+        raise ValueError(f"unknown PAU form {form!r}; choose from {list(PAU_FORMS)}")
+
+
+def rational(x: Tensor, numerator: Tensor, denominator: Tensor, form: str = "A") -> Tensor:
+    r""":math:`P(x)/Q(x)` of :func:`pau` for coefficients already viewed for ``x``, finite wherever the value is.
+
+    For :math:`|x| \le 1` it is ``polynomial(x, a) / pau_denominator(x, b)``. For
+    :math:`|x| > 1` both are divided by :math:`|x|^n` first (:func:`_rational_far`), so no power of
+    :math:`x` beyond :math:`x^{m-n}` is formed: a (5, 4) PAU in float32 is finite up to the largest
+    float instead of overflowing (``x^5``) at :math:`|x| \approx 10^8`. The two branches see
+    harmless inputs where they are not used (0 and 1), so gradients stay finite too.
+    """
+    if denominator.shape[-1] == 0:
+        _check_form(form)
+        return stable_polynomial(x, numerator)
+    far = x.abs() > 1.0
+    x_near = torch.where(far, torch.zeros_like(x), x)
+    near = polynomial(x_near, numerator) / pau_denominator(x_near, denominator, form)
+    x_far = torch.where(far, x, torch.ones_like(x))
+    return torch.where(far, _rational_far(x_far, numerator, denominator, form), near)
+
+
+def _rational_far(x: Tensor, a: Tensor, b: Tensor, form: str) -> Tensor:
+    r""":math:`P/Q` for :math:`|x| \ge 1` as :math:`\mathrm{sign}(x)^n N / D`, :math:`t = 1/x`.
+
+    :math:`N = x^{-n} P = H(x) + L(t)` with :math:`H = \sum_{j \ge n} a_j x^{j-n}` and
+    :math:`L = \sum_{j < n} a_j t^{n-j}`; :math:`D = |x|^{-n} Q`, a polynomial in :math:`t` with
+    bounded coefficients: :math:`|t|^n + \sum_k |b_k| |t|^{n-k}` (form A) or
+    :math:`|t|^n + |\sum_k b_k t^{n-k}|` (form B).
+    """
+    m, n = a.shape[-1] - 1, b.shape[-1]
+    t = 1.0 / x
+    # Beyond sqrt(max) (2^64 in float32) the denominator's dependence on x is left out of autograd:
+    # its share of dy/dx is below 1/|x| relative there, and its chain (dy/dD = -y/D, then dD/dx)
+    # overflows first. Values and parameter gradients stay exact.
+    cap = torch.finfo(x.dtype).max ** 0.5
+    td = torch.where(x.abs() > cap, t.detach(), t)
+    low = min(m, n - 1)
+    tail = polynomial(t, a[..., : low + 1].flip(-1))  # sum_{j <= low} a_j t^(low - j)
+    for _ in range(n - low):
+        tail = tail * t
+    num = tail if m < n else _polynomial_scaled(x, a[..., n:]) + tail
+    if form == "A":
+        beta = torch.cat([torch.ones_like(b[..., :1]), b.abs()], dim=-1)  # 1, |b_1| .. |b_n|
+        den = polynomial(td.abs(), beta.flip(-1))
+    else:
+        den = td.abs() ** n + polynomial(td, b.flip(-1)).abs()
+    y = num / den
+    return y * torch.sign(x) if n % 2 else y
 
 
 def pau(x: Tensor, numerator: Tensor, denominator: Tensor, form: str = "A") -> Tensor:
@@ -503,13 +620,12 @@ def pau(x: Tensor, numerator: Tensor, denominator: Tensor, form: str = "A") -> T
     :func:`pau_denominator`. ``numerator`` is ``(m+1,)`` or ``(C, m+1)``
     (:math:`a_0 \dots a_m`); ``denominator`` is ``(n,)`` or ``(C, n)``
     (:math:`b_1 \dots b_n`). The derivative of :math:`|z|` is taken as
-    :math:`\mathrm{sign}(z)`.
+    :math:`\mathrm{sign}(z)`. Evaluated by :func:`rational`: finite wherever the value is.
     """
     xc, a, b = _cast(x, numerator, denominator)
     a = channel_view(a, xc, trailing=1)
     b = channel_view(b, xc, trailing=1)
-    y = polynomial(xc, a) / pau_denominator(xc, b, form)
-    return y.to(x.dtype)
+    return rational(xc, a, b, form).to(x.dtype)
 
 
 def rpau_noise(
@@ -546,8 +662,7 @@ def rpau(
     xc, a, b, ua, ub = _cast(x, numerator, denominator, numerator_noise, denominator_noise)
     a = channel_view(a, xc, trailing=1) * (1.0 + ua)
     b = channel_view(b, xc, trailing=1) * (1.0 + ub)
-    y = polynomial(xc, a) / pau_denominator(xc, b, form)
-    return y.to(x.dtype)
+    return rational(xc, a, b, form).to(x.dtype)
 
 
 # --------------------------------------------------------------------------- learnable baselines of the PAU paper
@@ -556,7 +671,7 @@ def rpau(
 def slaf(x: Tensor, coefficients: Tensor) -> Tensor:
     r"""SLAF (Goyal et al.): the polynomial :math:`y = \sum_{k=0}^{K} c_k x^k`; ``(K+1,)`` or ``(C, K+1)``."""
     xc, c = _cast(x, coefficients)
-    return polynomial(xc, channel_view(c, xc, trailing=1)).to(x.dtype)
+    return stable_polynomial(xc, channel_view(c, xc, trailing=1)).to(x.dtype)
 
 
 def apl(x: Tensor, a: Tensor, b: Tensor) -> Tensor:

@@ -63,6 +63,8 @@ _RRELU_LOWER, _RRELU_UPPER, _RRELU_MEAN = "0.125", "0.3333333333333333", "0.2291
 # written the same way everywhere: ex = e^x and em = e^x - 1, with x capped at 20 (where
 # sigmoid, tanh and tanh(softplus) are 1 in float32 and nothing overflows).
 _EX = ("ex", "exp(min(x, 20.0))")
+#: v kept finite in products with sigmoid'(v), which is 0 long before |v| reaches 1e30
+_CAPPED_V = "max(min(v, 1.0e30), -1.0e30)"
 _EM = ("em", "expm1(min(x, 20.0))")
 _SIGMOID = [_EX, ("sg", "ex / (1.0 + ex)")]
 
@@ -96,11 +98,12 @@ _BASES: dict[str, Formula] = {
             [("t", "exp(-abs(x))"), ("f", "max(x, 0.0) + log1p(t)")],
             "where(x >= 0.0, 1.0, t) / (1.0 + t)",
         ),
+        # v q and x (x q) rather than beta x q and x x q: q = s (1 - s) is 0 wherever |v| or x x overflow
         Formula(
             "swish_beta",
             ("beta",),
-            (("s", "sigmoid(beta * x)"), ("f", "x * s")),
-            (("q", "s * (1.0 - s)"), ("dx", "s + beta * x * q"), ("d_beta", "x * x * q")),
+            (("v", "beta * x"), ("s", "sigmoid(v)"), ("f", "x * s")),
+            (("q", "s * (1.0 - s)"), ("vq", f"{_CAPPED_V} * q"), ("dx", "s + vq"), ("d_beta", "x * (x * q)")),
         ),
         Formula(
             "prelu",
@@ -141,22 +144,34 @@ def basis_formula(name: str, training: bool = False) -> Formula:
 
 @lru_cache(maxsize=None)
 def agumbel_formula() -> Formula:
-    r"""Adaptive Gumbel :math:`f = -\mathrm{expm1}(-k\,s)`, :math:`k = e^{-\rho}`, :math:`s = \mathrm{softplus}(z)`, :math:`z = x+\rho`.
+    r"""Adaptive Gumbel :math:`f = -\mathrm{expm1}(-w)`, :math:`w = e^{-\rho} \mathrm{softplus}(z)`, :math:`z = x+\rho`.
 
-    :math:`s = \max(z, 0) + \log(1 + t)` with :math:`t = e^{-|z|}`, which also gives
-    :math:`\sigma(z) = [1 \text{ or } t]/(1+t)`. With :math:`e = e^{-ks} = 1 - f`:
-    :math:`f_x = e\,k\,\sigma(z)` and :math:`f_\rho = e\,k\,(\sigma(z) - s)`.
+    As in :func:`adaptact.functional.agumbel`, for any finite :math:`x, \rho`:
+    :math:`w = \min(s\,e^{-\rho}, 10^{30})` for :math:`z \ge 0`, :math:`w = e^{-\rho} \log(1+t)` for
+    :math:`-80 \le z < 0` and :math:`w = e^{x}` below (where :math:`\log(1+t)/t = 1` in float32),
+    with :math:`s = \max(z, 0) + \log(1 + t)`, :math:`t = e^{-|z|}`, and :math:`e^{-\rho}` applied
+    as :math:`e^{-\rho/2}` twice, capped at :math:`e^{44}` (the cap acts only where :math:`w > e^8`
+    and :math:`f = 1`): no overflow, and no underflow for :math:`|\rho| < 174`. With :math:`e = e^{-w} = 1 - f`
+    and :math:`\sigma(z)/s = 1/((1+t)\,[s \text{ or } \log(1+t)/t])`:
+    :math:`f_x = e\,w\,\sigma(z)/s` and :math:`f_\rho = e\,w\,(\sigma(z)/s - 1)`
+    (:math:`e\,w` is 0, never :math:`0 \cdot \infty`, once :math:`w` is large).
     """
     return Formula(
         "agumbel",
         ("rho",),
         (
-            ("k", "exp(-rho)"), ("z", "x + rho"), ("t", "exp(-abs(z))"), ("s", "max(z, 0.0) + log1p(t)"),
-            ("m", "expm1(-k * s)"), ("f", "-m"),
+            # one exponential: t = e^{-|z|} where z >= -80; below, t is negligible and e^x is taken instead
+            # k2 = e^{-rho/2} (capped at e^44), applied twice: w = e^{-rho} s for |rho| up to 174
+            ("k2", "exp(min(-0.5 * rho, 44.0))"), ("z", "x + rho"), ("mid", "z >= -80.0"),
+            ("ee", "exp(min(where(mid, -abs(z), x), 88.0))"), ("t", "where(mid, ee, 0.0)"),
+            ("lp", "log1p(t)"), ("s", "max(z, 0.0) + lp"),
+            ("ratio", "where(t > 1.0e-30, lp / max(t, 1.0e-30), 1.0)"),
+            ("w", "where(z >= 0.0, min(s * k2 * k2, 1.0e30), where(mid, lp * k2 * k2, ee))"),
+            ("m", "expm1(-w)"), ("f", "-m"),
         ),
         (
-            ("g", "(m + 1.0) * k"), ("sz", "where(z >= 0.0, 1.0, t) / (1.0 + t)"),
-            ("dx", "g * sz"), ("d_rho", "g * (sz - s)"),
+            ("we", "w * (m + 1.0)"), ("rs", "1.0 / ((1.0 + t) * where(z >= 0.0, s, ratio))"),
+            ("dx", "we * rs"), ("d_rho", "we * (rs - 1.0)"),
         ),
     )
 
@@ -165,78 +180,157 @@ def agumbel_formula() -> Formula:
 def arelu_formula(cdf: str) -> Formula:
     r"""Adaptive ReLU, :math:`\alpha = e^{\rho}`.
 
-    ``exponential``: :math:`f = -p\,\mathrm{expm1}(-\alpha p)`, :math:`p = \max(x, 0)`;
-    :math:`f_x = [x>0]\,(-m + \alpha p\,(m+1))`, :math:`f_\rho = \alpha p^2 (m+1)` with
-    :math:`m = \mathrm{expm1}(-\alpha p)`.
-    ``logistic``: :math:`f = x\,\sigma(\alpha x)`; :math:`f_x = s + \alpha x\,s(1-s)`,
-    :math:`f_\rho = \alpha x^2 s (1-s)`.
+    ``exponential``: :math:`f = -p\,\mathrm{expm1}(-u)`, :math:`p = \max(x, 0)`, :math:`u = \alpha p`;
+    :math:`f_x = [x>0]\,(u\,(m+1) - m)`, :math:`f_\rho = p\,u\,(m+1)` with
+    :math:`m = \mathrm{expm1}(-u)`.
+    ``logistic``: :math:`f = x\,\sigma(v)`, :math:`v = \alpha x`; :math:`f_x = s + v\,s(1-s)`,
+    :math:`f_\rho = x\,v\,s (1-s)`. :math:`u` and :math:`v` are capped at :math:`10^{30}` in the
+    derivatives, where :math:`m + 1` and :math:`s(1-s)` are 0 (no :math:`\infty \cdot 0`).
     """
     if cdf == "exponential":
         return Formula(
             "arelu_exponential",
             ("rho",),
-            (("al", "exp(rho)"), ("p", "max(x, 0.0)"), ("m", "expm1(-al * p)"), ("f", "-p * m")),
-            (("e", "m + 1.0"), ("dx", "where(x > 0.0, al * p * e - m, 0.0)"), ("d_rho", "al * p * p * e")),
+            (("al", "exp(rho)"), ("p", "max(x, 0.0)"), ("u", "min(al * p, 1.0e30)"), ("m", "expm1(-u)"),
+             ("f", "-p * m")),
+            (("ue", "u * (m + 1.0)"), ("dx", "where(x > 0.0, ue - m, 0.0)"), ("d_rho", "p * ue")),
         )
     return Formula(
         "arelu_logistic",
         ("rho",),
-        (("al", "exp(rho)"), ("s", "sigmoid(al * x)"), ("f", "x * s")),
-        (("q", "s * (1.0 - s)"), ("dx", "s + al * x * q"), ("d_rho", "al * x * x * q")),
+        (("al", "exp(rho)"), ("v", "al * x"), ("s", "sigmoid(v)"), ("f", "x * s")),
+        (("q", "s * (1.0 - s)"), ("vq", f"{_CAPPED_V} * q"), ("dx", "s + vq"), ("d_rho", "x * vq")),
     )
+
+
+def _polynomial_formula(m: int) -> Formula:
+    r"""The polynomial :math:`f = \sum_{j=0}^{m} a_j x^j` (a PAU with ``n = 0``; SLAF), by Horner's rule.
+
+    :math:`f_x = \sum_j j a_j x^{j-1}` (Horner too, so zero leading coefficients never meet an
+    overflowing power) and :math:`f_{a_j} = x^j`.
+    """
+    a = [f"a{j}" for j in range(m + 1)]
+    value: list[Statement] = [(f"h{m}", a[m])]
+    value += [(f"h{j}", f"h{j + 1} * x + {a[j]}") for j in range(m - 1, -1, -1)]
+    value.append(("f", "h0"))
+    deriv: list[Statement] = []
+    if m == 0:
+        deriv.append(("dx", "0.0"))
+    else:
+        deriv.append((f"e{m}", f"{float(m)} * {a[m]}"))
+        deriv += [(f"e{j}", f"e{j + 1} * x + {float(j)} * {a[j]}") for j in range(m - 1, 0, -1)]
+        deriv.append(("dx", "e1"))
+    deriv.append(("d_a0", "1.0"))
+    deriv += [(f"d_{a[j]}", f"d_{a[j - 1]} * x") for j in range(1, m + 1)]
+    return Formula(f"poly_{m}", tuple(a), tuple(value), tuple(deriv))
+
+
+def _power(base: str, k: int) -> str:
+    """``base`` multiplied ``k`` times, as an expression (``1.0`` for ``k = 0``)."""
+    return " * ".join([base] * k) if k > 0 else "1.0"
+
+
+def _chain(expr: str, factor: str, k: int) -> str:
+    """``expr`` multiplied by ``factor`` ``k`` times, left to right (partial products never exceed the result)."""
+    return " * ".join([f"({expr})"] + [factor] * k) if k > 0 else expr
 
 
 @lru_cache(maxsize=None)
 def pau_formula(m: int, n: int, form: str) -> Formula:
     r"""The PAU :math:`f = P/Q` of degrees ``(m, n)`` and ``form`` (see :func:`adaptact.functional.pau`).
 
-    Parameters ``a0 .. am`` then ``b1 .. bn``. With :math:`q = 1/Q` (one division):
-    :math:`f_x = (P' - f\,Q')\,q`, :math:`f_{a_j} = x^j q`, and
-    :math:`f_{b_k} = -f\,q\,\mathrm{sign}(b_k)\,|x|^k` (form A) or
-    :math:`-f\,q\,\mathrm{sign}(R)\,x^k` (form B, :math:`R = \sum_k b_k x^k`).
-    P, Q and their derivatives are evaluated by Horner's rule.
+    Parameters ``a0 .. am`` then ``b1 .. bn``. Near 0 (:math:`|x| \le 1`) it is :math:`P(x)/Q(x)`
+    by Horner's rule. Far from 0 (:math:`|x| > 1`) no power of :math:`x` beyond :math:`x^{m-n}` is
+    formed: with :math:`t = 1/x`, :math:`P = x^m \tilde P(t)` and :math:`Q = |x|^n \tilde Q(t)`,
+    where :math:`\tilde P(t) = \sum_j a_j t^{m-j}` (the coefficients reversed) and
+    :math:`\tilde Q(t) = |t|^n + \sum_k |b_k| |t|^{n-k}` (form A) or
+    :math:`|t|^n + |\sum_k b_k t^{n-k}|` (form B), so
+
+    .. math::
+        f = \mathrm{sign}(x)^n\, x^{m-n}\, r, \qquad r = \tilde P(t)/\tilde Q(t).
+
+    Both regimes run the same Horner loops on a variable :math:`z` (:math:`x` near, :math:`t` far)
+    with the coefficients selected per element. With :math:`r_z = (P_z' - r\,Q_z')/Q_z`,
+    :math:`f_x = r_z` near and :math:`\mathrm{sign}(x)^n x^{m-n-1} ((m-n)\,r - t\,r_z)` far;
+    :math:`f_{a_j} = x^j/Q` near and :math:`\mathrm{sign}(x)^n x^{j-n}/\tilde Q` far;
+    :math:`f_{b_k} = -f\,\mathrm{sign}(b_k)\,|z|^{k\text{ or }n-k}/Q_z` (form A) or
+    :math:`-f\,\mathrm{sign}(R)\,z^{k\text{ or }n-k}/Q_z` (form B). Every product is
+    formed so that no intermediate exceeds the result. ``n = 0`` is a polynomial (no far form needed).
     """
+    if n == 0:
+        poly = _polynomial_formula(m)
+        return Formula(f"pau{form}_{m}_0", poly.params, poly.value, poly.derivative)
+    far = "ax > 1.0"
+    d = m - n
     a = [f"a{j}" for j in range(m + 1)]
     b = [f"b{k}" for k in range(1, n + 1)]
-    value: list[Statement] = [(f"h{m}", a[m])]
-    value += [(f"h{j}", f"h{j + 1} * x + {a[j]}") for j in range(m - 1, -1, -1)]
+
+    def pick(far_expr: str, near_expr: str) -> str:
+        return far_expr if far_expr == near_expr else f"where({far}, {far_expr}, {near_expr})"
+
+    value: list[Statement] = [("ax", "abs(x)"), ("xf", f"where({far}, x, 1.0)"), ("t", "1.0 / xf"),
+                              ("z", f"where({far}, t, x)")]
+    # numerator: Horner on z with c_i = a_{m-i} near (P(x)) and a_i far (P~(t))
+    value += [(f"pc{i}", pick(a[i], a[m - i])) for i in range(m + 1)]
+    value += [("ph0", "pc0")] + [(f"ph{i}", f"ph{i - 1} * z + pc{i}") for i in range(1, m + 1)]
+    if form == "A":
+        beta = ["1.0"] + [f"abs({bk})" for bk in b]  # beta_k: the coefficient of |x|^k in Q
+        value += [("az", "abs(z)")] + [(f"qc{i}", pick(beta[i], beta[n - i])) for i in range(n + 1)]
+        value += [("qh0", "qc0")] + [(f"qh{i}", f"qh{i - 1} * az + qc{i}") for i in range(1, n + 1)]
+        value.append(("q", f"qh{n}"))
+    else:
+        # R = x * Rh(x) near with Rh = sum_k b_k x^(k-1); Rh(t) = sum_k b_k t^(n-k) far; |t|^n is 1 near
+        value += [(f"qc{i}", pick(b[i], b[n - 1 - i])) for i in range(n)]
+        value += [("qh0", "qc0")] + [(f"qh{i}", f"qh{i - 1} * z + qc{i}") for i in range(1, n)]
+        value += [("rr", f"where({far}, qh{n - 1}, qh{n - 1} * x)"), ("at", "abs(t)"),
+                  ("tn", _power("at", n)), ("q", "tn + abs(rr)")]
+    value += [("iq", "1.0 / q"), ("rt", f"ph{m} * iq")]
+    sign = n % 2 == 1
+    if sign:
+        value.append(("sk", f"where({far}, sign(x), 1.0)"))
+    scaled = _chain("rt", "xf", d) if d >= 0 else _chain("rt", "t", -d)
+    value.append(("f", f"({scaled}) * sk" if sign else scaled))
+
     deriv: list[Statement] = []
-    base = "ax" if form == "A" else "x"
     if m == 0:
         deriv.append(("dp", "0.0"))
+    else:  # derivative coefficients (parameters only: computed once per block), selected per element
+        deriv += [(f"pkn{i}", f"{float(m - i)} * {a[m - i]}") for i in range(m)]
+        deriv += [(f"pkf{i}", f"{float(m - i)} * {a[i]}") for i in range(m)]
+        deriv += [(f"pk{i}", pick(f"pkf{i}", f"pkn{i}")) for i in range(m)]
+        deriv += [("pe0", "pk0")] + [(f"pe{i}", f"pe{i - 1} * z + pk{i}") for i in range(1, m)]
+        deriv.append(("dp", f"pe{m - 1}"))
+    if form == "A":
+        deriv += [(f"qkn{i}", f"{float(n - i)} * {beta[n - i]}") for i in range(n)]
+        deriv += [(f"qkf{i}", f"{float(n - i)} * {beta[i]}") for i in range(n)]
+        deriv += [(f"qk{i}", pick(f"qkf{i}", f"qkn{i}")) for i in range(n)]
+        deriv += [("qe0", "qk0")] + [(f"qe{i}", f"qe{i - 1} * az + qk{i}") for i in range(1, n)]
+        deriv.append(("dq", f"sign(z) * qe{n - 1}"))
     else:
-        deriv.append((f"e{m}", f"{float(m)} * {a[m]}"))
-        deriv += [(f"e{j}", f"e{j + 1} * x + {float(j)} * {a[j]}") for j in range(m - 1, 0, -1)]
-        deriv.append(("dp", "e1"))
-    if n == 0:
-        value += [("q", "1.0")]
-        deriv.append(("dq", "0.0"))
-    elif form == "A":
-        value.append(("ax", "abs(x)"))
-        value.append((f"s{n}", f"abs({b[n - 1]})"))
-        value += [(f"s{k}", f"s{k + 1} * ax + abs({b[k - 1]})") for k in range(n - 1, 0, -1)]
-        value.append(("q", "1.0 + s1 * ax"))
-        deriv.append((f"u{n}", f"{float(n)} * abs({b[n - 1]})"))
-        deriv += [(f"u{k}", f"u{k + 1} * ax + {float(k)} * abs({b[k - 1]})") for k in range(n - 1, 0, -1)]
-        deriv.append(("dq", "sign(x) * u1"))
-    else:
-        value.append((f"r{n}", b[n - 1]))
-        value += [(f"r{k}", f"r{k + 1} * x + {b[k - 1]}") for k in range(n - 1, 0, -1)]
-        value += [("rr", "r1 * x"), ("q", "1.0 + abs(rr)")]
-        deriv.append((f"v{n}", f"{float(n)} * {b[n - 1]}"))
-        deriv += [(f"v{k}", f"v{k + 1} * x + {float(k)} * {b[k - 1]}") for k in range(n - 1, 0, -1)]
-        deriv += [("sr", "sign(rr)"), ("dq", "sr * v1")]
-    value += [("iq", "1.0 / q"), ("f", "h0 * iq")]
-    deriv.append(("dx", "(dp - f * dq) * iq"))
-    # x^j / Q and -f |x|^k / Q (form A) or -f x^k / Q (form B), each from the previous by one product
-    deriv.append(("d_a0", "iq"))
-    deriv += [(f"d_{a[j]}", f"d_{a[j - 1]} * x") for j in range(1, m + 1)]
-    if n:
-        deriv.append(("w0", "-f * iq" if form == "A" else "-f * iq * sr"))
-        deriv += [(f"w{k}", f"w{k - 1} * {base}") for k in range(1, n + 1)]
+        coef = ["0.0"] + b  # b_0 = 0: Rh'(t) = sum_i (n - i) b_i t^(n-1-i)
+        deriv += [(f"qkn{i}", f"{float(n - i)} * {b[n - 1 - i]}") for i in range(n)]
+        deriv += [(f"qkf{i}", f"{float(n - i)} * {coef[i]}") for i in range(n)]
+        deriv += [(f"qk{i}", pick(f"qkf{i}", f"qkn{i}")) for i in range(n)]
+        deriv += [("qe0", "qk0")] + [(f"qe{i}", f"qe{i - 1} * z + qk{i}") for i in range(1, n)]
+        deriv += [("sr", "sign(rr)"),
+                  ("dqa", f"where({far}, {float(n)} * {_power('at', n - 1)} * sign(t), 0.0)"),
+                  ("dq", f"dqa + sr * qe{n - 1}")]
+    deriv += [("rz", "(dp - rt * dq) * iq"), ("gi", f"where({far}, {float(d)} * rt - t * rz, rz)")]
+    grad = _chain("gi", "xf", d - 1) if d >= 1 else _chain("gi", "t", 1 - d)
+    deriv.append(("dx", f"({grad}) * sk" if sign else grad))
+    # f_aj: x^j / Q near; sign^n x^(j-n) / Q~ far (t^(n-j) for j < n)
+    top = max(m, n)
+    deriv += [("zp1", "z")] + [(f"zp{k}", f"zp{k - 1} * z") for k in range(2, top + 1)]
+    deriv += [(f"xp{k}", _power("xf", k)) for k in range(1, d + 1)]
+    power = lambda k: "1.0" if k == 0 else f"zp{k}"  # noqa: E731
+    deriv.append(("isg", "iq * sk" if sign else "iq"))
+    for j in range(m + 1):
+        far_j = power(n - j) if j < n else ("1.0" if j == n else f"xp{j - n}")
+        deriv.append((f"d_{a[j]}", f"{pick(far_j, power(j))} * isg"))
     for k in range(1, n + 1):
-        deriv.append((f"d_{b[k - 1]}", f"w{k}"))
+        sel = pick(power(n - k), power(k))
         if form == "A":
-            deriv.append((f"s_{b[k - 1]}", f"sign({b[k - 1]})"))
+            deriv += [(f"d_{b[k - 1]}", f"-(f * abs({sel})) * iq"), (f"s_{b[k - 1]}", f"sign({b[k - 1]})")]
+        else:
+            deriv.append((f"d_{b[k - 1]}", f"-(f * sr * {sel}) * iq"))
     return Formula(f"pau{form}_{m}_{n}", tuple(a + b), tuple(value), tuple(deriv))
-

@@ -19,6 +19,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from adaptact.cachedir import write_bytes_atomic
 from adaptact.kernels.c_build import cache_dir
 from adaptact.kernels.dispatch import current
 from adaptact.kernels.fused import Layout
@@ -52,11 +53,8 @@ def _module(program: Program, interpret: bool) -> ModuleType:
     source = triton_source(program)
     key = hashlib.sha256(f"{interpret}\n{source}".encode()).hexdigest()[:24]
     path = cache_dir() / f"adaptact_triton_{key}.py"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(source)
-        os.replace(tmp, path)
+    if not path.exists() or path.read_bytes() != source.encode():  # never import a damaged or foreign file
+        write_bytes_atomic(path, source.encode())
     spec = importlib.util.spec_from_file_location(f"adaptact_triton_{key}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
