@@ -32,8 +32,15 @@ def test_the_catalogue_has_every_experiment_of_experiments_md():
     assert ids <= set(ALL)
 
 
-@pytest.mark.parametrize("name", ALL)
-@pytest.mark.parametrize("profile", ["quick", "full"])
+MEDIUM = [n for n in ALL if "medium" in get_experiment(n).profiles]
+
+
+def test_the_campaigns_experiments_have_a_medium_profile():
+    assert {"pau-mnist-fmnist", "adact-table1", "davis-mnist-fixed-vs-trainable", "davis-mnist-width",
+            "davis-mnist-depth", "abu-table1", "abu-table2", "farhadi-mnist", "farhadi-mr", "farhadi-sim"} <= set(MEDIUM)
+
+
+@pytest.mark.parametrize("name,profile", [(n, p) for n in ALL for p in ("quick", "full")] + [(n, "medium") for n in MEDIUM])
 def test_every_spec_expands_and_validates(name, profile):
     exp = get_experiment(name)
     if exp.unavailable:

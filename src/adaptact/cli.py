@@ -423,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(sub, "reproduce", _cmd_reproduce,
                 help="re-run a paper's comparison (resumable), then write its report and figures")
     p.add_argument("name", help="experiment id (adaptact list --experiments)")
-    p.add_argument("--profile", default="quick", choices=["quick", "full"])
+    p.add_argument("--profile", default="quick", help="quick (default), medium or full (adaptact list --experiments)")
     p.add_argument("--seeds", type=positive_int(1000), default=None, help="seeds per cell (default: the profile's)")
     p.add_argument("--engine", default="local", choices=["local", "ray"])
     p.add_argument("--workers", type=positive_int(1024), default=None,

@@ -1,7 +1,7 @@
 """ABU paper, Table 1 (§3.2): fixed activations, their adaptively scaled versions, and ABU, on six SMCN settings."""
 from __future__ import annotations
 
-from adaptact.experiments.abu_common import BASE, COLUMNS, FULL_BUDGET, QUICK, QUICK_BUDGET
+from adaptact.experiments.abu_common import BASE, COLUMNS, FULL_BUDGET, MEDIUM, QUICK, QUICK_BUDGET
 from adaptact.experiments import checks as C
 from adaptact.experiments.base import Experiment, Profile, Published, Row
 
@@ -67,6 +67,13 @@ EXPERIMENT = Experiment(
             budget=QUICK_BUDGET,
             checks=(C.lower_by("I", "ReLU", "SMCN_S Adam C10", 5.0),
                     C.close_to_best("ABU", ("I", "ReLU", "ELU", "Swish"), "SMCN Adam C10", 1.0),
+                    C.alpha_below(("αReLU", "αELU"), "SMCN Adam C10"))),
+        "medium": Profile(
+            "medium", MEDIUM, columns=("SMCN Adam C10", "SMCN_S Adam C10"), seeds=3,
+            expect="with every row of both columns at 6,000 steps: ReLU well above the identity on SMCN, the "
+                   "paper's ordering of the fixed functions, and each alpha-unit and ABU against its baseline",
+            budget="78 runs of 6,000 steps of quarter-width SMCN: about 20-30 CPU-hours (estimated)",
+            checks=(C.lower_by("I", "ReLU", "SMCN Adam C10", 5.0), C.lower_by("I", "ReLU", "SMCN_S Adam C10", 5.0),
                     C.alpha_below(("αReLU", "αELU"), "SMCN Adam C10"))),
         "full": Profile("full", {}, seeds=30, budget=FULL_BUDGET),
     },

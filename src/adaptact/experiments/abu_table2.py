@@ -1,7 +1,7 @@
 """ABU paper, Table 2 (§4): the four normalisations of the blending weights."""
 from __future__ import annotations
 
-from adaptact.experiments.abu_common import BASE, COLUMNS, FULL_BUDGET, QUICK, QUICK_BUDGET
+from adaptact.experiments.abu_common import BASE, COLUMNS, FULL_BUDGET, MEDIUM, QUICK, QUICK_BUDGET
 from adaptact.experiments import checks as C
 from adaptact.experiments.base import Experiment, Profile, Published, Row
 
@@ -40,6 +40,9 @@ EXPERIMENT = Experiment(
                                  C.within_spread(None, 2.0, rows=("ABU_norm", "ABU_abs", "ABU_pos")),
                                  C.blend_weights_constrained("ABU_pos", "pos"),
                                  C.blend_weights_constrained("ABU_soft", "softmax"))),
+        "medium": Profile("medium", MEDIUM, columns=("SMCN Adam C10",), seeds=3,
+                          expect="the five normalisations at 6,000 steps (ABU's run is shared with abu-table1)",
+                          budget="12 more runs of 6,000 steps: about 3-5 CPU-hours (estimated)"),
         "full": Profile("full", {}, seeds=30, budget=FULL_BUDGET),
     },
     published={(row, col): Published(v, se) for row, vals in _TABLE.items() for col, (v, se) in zip(_COLS, vals)},

@@ -20,16 +20,40 @@ BASE = dict(model="mlp", data="mnist", optimizer="adam", lr=1e-3, batch_size=128
 QUICK = Profile("quick", {"epochs": 5, "data_options": {"train_subset": 10_000}}, seeds=1,
                 budget="under half a minute on 2 CPU cores")
 FULL = Profile("full", {"epochs": 100}, seeds=3, budget="about 2-6 CPU-hours per seed")
+#: medium: the full profile's settings (the paper's 100 epochs on the full training set, 3 seeds) with
+#: every row: meta-neurons with both initialisations and VAF; the differences the paper shows are
+#: several pp, which 3 seeds resolve
+MEDIUM = Profile("medium", {"epochs": 100}, seeds=3)
 NO_NUMBERS = "the paper shows curves only (Figs. 4-9); it prints no accuracies"
 
 
-def meta(inner: str = "sigmoid", width: int = 5, depth: int = 1) -> dict[str, Any]:
-    return {"act": "metaneuron", "act_options": {"inner": inner, "width": width, "depth": depth}}
+def meta(inner: str = "sigmoid", width: int = 5, depth: int = 1, init: str = "pytorch") -> dict[str, Any]:
+    """A meta-neuron row's fields; ``init="fixed"`` starts each meta-neuron as (a fit of) ``inner`` itself."""
+    options: dict[str, Any] = {"inner": inner, "width": width, "depth": depth}
+    if init != "pytorch":
+        options["init"] = init
+    return {"act": "metaneuron", "act_options": options}
+
+
+def vaf(inner: str = "sigmoid", width: int = 5) -> dict[str, Any]:
+    """A VAF row's fields (Apicella et al.: one hidden layer, linear input and output neurons)."""
+    return {"act": "vaf", "act_options": {"inner": inner, "width": width}}
+
+
+#: what the medium profile adds beside the paper's meta-neurons (PyTorch init): the same with the
+#: near-fixed start, and VAF (which the paper says performs like its meta-neurons)
+NEAR_FIXED, VAF = " (near-fixed init)", " VAF"
 
 
 def _experiment(name: str, title: str, source: str, rows: list[Row], columns: list[Column], expect: str,
-                extra_base: dict[str, Any] | None = None, checks: tuple = (), claims: tuple = ()) -> Experiment:
-    profiles = {"quick": dataclasses.replace(QUICK, expect=expect, checks=checks), "full": FULL}
+                extra_base: dict[str, Any] | None = None, checks: tuple = (), claims: tuple = (),
+                medium_rows: list[Row] = (), medium_budget: str = "") -> Experiment:
+    papers_rows = tuple(r.label for r in rows) if medium_rows else None
+    profiles = {"quick": dataclasses.replace(QUICK, expect=expect, checks=checks, rows=papers_rows),
+                "full": dataclasses.replace(FULL, rows=papers_rows)}
+    if medium_rows:
+        profiles["medium"] = dataclasses.replace(MEDIUM, expect=expect, checks=checks, budget=medium_budget)
+        rows = list(rows) + list(medium_rows)
     return Experiment(name=name, title=title, paper=PAPER, source=source, rows=rows, columns=columns,
                       base={**BASE, **(extra_base or {})}, profiles=profiles, published_note=NO_NUMBERS,
                       figures=("curves",), claims=claims)
@@ -51,6 +75,14 @@ def _meta_for_column(cell: Cell, lookup: Lookup) -> dict[str, Any]:
     return meta(inner=_SETTINGS[cell.column][0])
 
 
+def _near_fixed_meta_for_column(cell: Cell, lookup: Lookup) -> dict[str, Any]:
+    return meta(inner=_SETTINGS[cell.column][0], init="fixed")
+
+
+def _vaf_for_column(cell: Cell, lookup: Lookup) -> dict[str, Any]:
+    return vaf(inner=_SETTINGS[cell.column][0])
+
+
 def _fixed_for_column(cell: Cell, lookup: Lookup) -> dict[str, Any]:
     return {"act": _SETTINGS[cell.column][0]}
 
@@ -63,17 +95,33 @@ FIXED_VS_TRAINABLE = _experiment(
     expect="at 3 neurons per layer the meta-neuron net beats the fixed net at the last epoch (paper: always, and "
            "faster)",
     checks=tuple(C.no_worse_than("meta-neurons", "fixed", label) for label, (a, n, _) in _SETTINGS.items() if n == 3),
+    medium_rows=[Row("meta-neurons" + NEAR_FIXED, derive=_near_fixed_meta_for_column, baseline="fixed"),
+                 Row("VAF", derive=_vaf_for_column, baseline="fixed")],
+    medium_budget="144 runs of 100 MNIST epochs: about 11 CPU-hours (estimated: 5.7 CPU-ms per step)",
     # "the trainable activations actually help increase speed of convergence and model accuracy" (Fig. 4)
-    claims=C.claims_per_column("meta-neuron net above the fixed net ({column})", "meta-neurons", "fixed", _SETTINGS),
+    claims=C.claims_per_column("meta-neuron net above the fixed net ({column})", "meta-neurons", "fixed", _SETTINGS)
+    + C.claims_per_column("near-fixed meta-neuron net above the fixed net ({column})", "meta-neurons" + NEAR_FIXED,
+                          "fixed", _SETTINGS)
+    + C.claims_per_column("VAF net above the fixed net ({column})", "VAF", "fixed", _SETTINGS),
 )
 
 ONE_LAYER = [Column("1 layer, sigmoid")]
+WIDTHS = (1, 2, 3, 5, 7, 10)
+LAYERS = (1, 2, 3, 4)
+
+
+def _layers(k: int) -> str:
+    return f"{k} meta-neuron layer{'s' if k > 1 else ''}"
+
 
 WIDTH = _experiment(
     "davis-mnist-width", "Number of meta-neurons per layer", "Fig. 5",
-    rows=[Row(f"{n} meta-neurons", {**meta(), "model_options": {"hidden": [n]}}) for n in (1, 2, 3, 5, 7, 10)],
+    rows=[Row(f"{n} meta-neurons", {**meta(), "model_options": {"hidden": [n]}}) for n in WIDTHS],
     columns=ONE_LAYER, expect="width 7 >= width 1 (paper: more width is better, little gain beyond about 7)",
     checks=(C.no_worse_than("7 meta-neurons", "1 meta-neurons", "1 layer, sigmoid"),),
+    medium_rows=[Row(f"{n} meta-neurons{NEAR_FIXED}", {**meta(init="fixed"), "model_options": {"hidden": [n]}})
+                 for n in WIDTHS] + [Row(f"{n}{VAF}", {**vaf(), "model_options": {"hidden": [n]}}) for n in WIDTHS],
+    medium_budget="54 runs of 100 MNIST epochs: about 4 CPU-hours (estimated)",
     # more meta-neurons per layer: higher accuracy, with little gain beyond about 7
     claims=(C.Claim("3 meta-neurons above 1", "3 meta-neurons", "1 layer, sigmoid", "1 meta-neurons"),
             C.Claim("7 meta-neurons above 3", "7 meta-neurons", "1 layer, sigmoid", "3 meta-neurons")),
@@ -95,11 +143,14 @@ SUBWIDTH = _experiment(
 
 DEPTH = _experiment(
     "davis-mnist-depth", "Number of meta-neuron layers in the network", "Fig. 8",
-    rows=[Row(f"{k} meta-neuron layer{'s' if k > 1 else ''}", {**meta(), "model_options": {"hidden": [5] * k}})
-          for k in (1, 2, 3, 4)],
+    rows=[Row(_layers(k), {**meta(), "model_options": {"hidden": [5] * k}}) for k in LAYERS],
     columns=[Column("5 meta-neurons per layer, sigmoid")],
     expect="4 meta-neuron layers <= 1 layer (paper: more layers learn slower and worse)",
     checks=(C.no_worse_than("1 meta-neuron layer", "4 meta-neuron layers", "5 meta-neurons per layer, sigmoid"),),
+    medium_rows=[Row(_layers(k) + NEAR_FIXED, {**meta(init="fixed"), "model_options": {"hidden": [5] * k}})
+                 for k in LAYERS] + [Row(f"{k} VAF layer{'s' if k > 1 else ''}",
+                                         {**vaf(), "model_options": {"hidden": [5] * k}}) for k in LAYERS],
+    medium_budget="36 runs of 100 MNIST epochs: about 3 CPU-hours (estimated)",
     # more meta-neuron layers learn slower and reach a lower accuracy
     claims=tuple(C.Claim(f"1 meta-neuron layer above {k}", "1 meta-neuron layer", "5 meta-neurons per layer, sigmoid",
                          f"{k} meta-neuron layers") for k in (2, 4)),
