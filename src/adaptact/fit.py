@@ -95,7 +95,6 @@ import math
 import numbers
 import os
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -107,7 +106,7 @@ import numpy as np
 import torch
 
 from adaptact import functional as AF
-from adaptact.cachedir import cache_home
+from adaptact.cachedir import cache_home, write_bytes_atomic
 from adaptact.naming import resolve_name
 
 __all__ = [
@@ -512,20 +511,11 @@ def _write_cached(path: Path, key: str, m: int, n: int, r: FitResult) -> None:
     rec = {"format": _RECORD_FORMAT, "version": FIT_VERSION, "key": key, "degrees": [m, n], "form": r.form,
            "interval": list(r.interval), "numerator": list(r.numerator), "denominator": list(r.denominator),
            "max_error": r.max_error, "rms_error": r.rms_error}
-    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(rec, fh)
-        os.replace(tmp, path)
-        tmp = None
+        write_bytes_atomic(path, json.dumps(rec).encode())
     except OSError as e:
         log.info("could not write the fit cache file %s (%s)", path, e)
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
 @contextlib.contextmanager

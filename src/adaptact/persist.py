@@ -15,6 +15,7 @@ the weights are loaded.
 """
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any, Iterable
@@ -22,6 +23,7 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
+from adaptact.cachedir import write_bytes_atomic
 from adaptact.callsites import CallSites, install_reset_hook, reset_all_call_sites
 from adaptact.registry import create
 from adaptact.surgery import MANIFEST_ATTR, REPLACED_FUNCTION, _placement, record_replacements, saved_records
@@ -78,9 +80,9 @@ def save_model(model: nn.Module, path: str | os.PathLike) -> Path:
     """Write ``model``'s weights and its replacement record to one file (atomically); return the path."""
     path = Path(path)
     payload = {"format": _FORMAT, "replacements": saved_records(model), "state_dict": model.state_dict()}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
     return path
 
 

@@ -6,10 +6,11 @@ import json
 import math
 import os
 import platform
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from adaptact.cachedir import write_bytes_atomic
 
 __all__ = ["DamagedRecord", "ResultsError", "RunRecord", "STATUSES", "environment", "record_problem",
            "write_json_atomic", "write_text_atomic"]
@@ -63,17 +64,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file, ``fsync`` and ``os.replace``: readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_bytes_atomic(path, text.encode())
 
 
 def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
