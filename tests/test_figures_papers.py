@@ -235,8 +235,8 @@ def test_farhadi_figs3_4_every_neuron_of_layers_2_and_4(tmp_path, drawn, fake_ro
 def test_davis_fig10_one_panel_per_meta_neuron_over_its_inputs(tmp_path, drawn, fake_root):
     exp = get_experiment("davis-mnist-fixed-vs-trainable")
     col = "relu, 3 neurons x 1 layer"
-    records = tiny_records(exp.name, [("meta-neurons", col), ("fixed", col), ("meta-neurons", "relu, 10 neurons x 1 layer")],
-                           1, fake_root)
+    cells = [("meta-neurons", col), ("fixed", col), ("meta-neurons", "relu, 10 neurons x 1 layer")]
+    records = tiny_records(exp.name, cells, 1, fake_root)
     (path,) = plots.FIGURES["davis-fig10"](exp, records, tmp_path)
     assert path.name == "davis-mnist-fixed-vs-trainable-fig10-relu--3-neurons-x-1-layer.png" and path.exists()
     (fig, _), = drawn
@@ -268,7 +268,8 @@ def test_rpau_band_holds_every_noisy_function_and_reaches_its_corners():
     delta = 0.1
     for form in ("A", "B"):
         low, high = rpau_band(x.numpy(), a.numpy(), b.numpy(), delta, form)
-        assert np.all(low <= AF.pau(x, a, b, form).numpy() + 1e-12) and np.all(AF.pau(x, a, b, form).numpy() <= high + 1e-12)
+        clean = AF.pau(x, a, b, form).numpy()
+        assert np.all(low <= clean + 1e-12) and np.all(clean <= high + 1e-12)
         g = torch.Generator().manual_seed(0)
         for _ in range(20):
             ua, ub = AF.rpau_noise(x, a, b, delta, generator=g)

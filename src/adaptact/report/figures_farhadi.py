@@ -40,7 +40,7 @@ def alpha_histogram(exp: Experiment, records: Sequence[RunRecord], folder: Path)
     teachers = ordered(exp, groups, 0, "rows")
     if not teachers:
         return []
-    fig, axes = figure(1, len(teachers), 4.0, 3.0)
+    fig, axes = figure(1, len(teachers), max(4.0, 6.0 / len(teachers)), 3.2)
     for ax, teacher in zip(axes[0], teachers):
         alphas = {act: np.exp(np.concatenate([np.ravel(p["rho"]) for r in groups[(teacher,)] if _act(r) == act
                                               for p in r.final_activations.values()]))
@@ -56,8 +56,8 @@ def alpha_histogram(exp: Experiment, records: Sequence[RunRecord], folder: Path)
         ax.set_ylabel("neurons", fontsize=8)
         ax.set_title(teacher, fontsize=9)
         ax.legend(fontsize=7)
-    fig.suptitle(f"Farhadi et al. Fig. 2 ({exp.name}): fitted alpha, one hidden layer, "
-                 f"{len({r.spec['tags']['seed'] for r in fitted})} fold(s) pooled", fontsize=10)
+    fig.suptitle(f"Farhadi et al. Fig. 2 ({exp.name}): fitted alpha, one hidden layer,\n"
+                 f"{len({r.spec['tags']['seed'] for r in fitted})} fold(s) pooled", fontsize=9)
     return [save(fig, folder / f"{exp.name}-fig2-alpha-histogram.png")]
 
 

@@ -82,13 +82,15 @@ def learned_rational_functions(exp: Experiment, records: Sequence[RunRecord], fo
                                      unit.denominator.detach().double().numpy(), unit.delta, unit.form)
                     ax.fill_between(x[:, 0], *band, color=colour, alpha=0.25, lw=0,
                                     label=f"{row} noise band (delta {unit.delta:g})")
-                ax.plot(x[:, 0], y[:, 0], color=colour, lw=1.3, label=f"{row} learned")
+                ax.plot(x[:, 0], y[:, 0], color=colour, lw=2.4 if colour == RATIONAL["pau"] else 1.2,
+                        label=f"{row} learned")
             first = units[rows[0]][j][1]
             if isinstance(first.init, str):
                 ax.plot(x[:, 0], target_function(first.init)(torch.as_tensor(x[:, 0])).numpy(), color="0.5", lw=0.9,
                         ls="--", label=f"initial ({first.init})")
             ax.set_title(f"layer {j + 1} ({units[rows[0]][j][0]})", fontsize=8)
-            ax.set_xlabel("input" + ("" if seen else " ([-4, 4]: range not recorded)"), fontsize=7)
+            ax.set_xlabel("input " + ("(range seen on the probe batch)" if seen else "([-4, 4]: range not recorded)"),
+                          fontsize=7)
             ax.tick_params(labelsize=6)
         axes[0][0].set_ylabel("output", fontsize=8)
         axes[0][-1].legend(fontsize=6)

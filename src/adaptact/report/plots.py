@@ -109,7 +109,8 @@ def training_curves(exp: Experiment, records: Sequence[RunRecord], folder: Path)
         axes[2 * band + 1][slot].set_axis_off()
     axes[0][per_band - 1].legend(fontsize=6, loc="lower right")
     seeds = max(len(v) for v in groups.values())
-    fig.suptitle(f"{exp.name}: training curves per epoch (mean over up to {seeds} seed(s), band: 95 % CI)")
+    fig.suptitle(f"{exp.name}: training curves per epoch\n(mean over up to {seeds} seed(s), band: 95 % CI)",
+                 fontsize=9)
     return [save(fig, folder / f"{exp.name}-curves.png")]
 
 
