@@ -21,9 +21,10 @@ COLUMNS = [
 ]
 
 #: 60,000 steps of batch 256, per-image standardisation, 2,560 validation images from the front,
-#: post-hoc early stopping: checkpoints every 1,480 steps, validation every 20 steps
+#: post-hoc early stopping: checkpoints every 1,480 steps, validation every 20 steps; pre-activation
+#: statistics recorded for Fig. 2B
 BASE = dict(batch_size=256, epochs=None, steps=60_000, eval_batch_size=1024, selection="posthoc",
-            eval_every=20, checkpoint_every=1480, record_every=500,
+            eval_every=20, checkpoint_every=1480, record_every=500, record_preact=True,
             data_options={"normalization": "per-image", "val_size": 2560, "val_from": "front"})
 
 #: SMCN with every width divided by 4, 10k training images, 500 validation, 2k test, 300 steps of 128

@@ -79,6 +79,6 @@ EXPERIMENT = Experiment(
     },
     published={(row, col): Published(v, se) for row, vals in _TABLE.items() for col, (v, se) in zip(_COLS, vals)},
     published_note="mean ± s.e. over 30 runs; mean rank over the six columns (ABU 2.33, best)",
-    figures=("activations", "parameters", "preact", "curves"),
+    figures=("activations", "parameters", "preact", "curves", "abu-fig2b", "abu-spread"),
     claims=CLAIMS,
 )

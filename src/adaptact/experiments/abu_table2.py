@@ -49,7 +49,7 @@ EXPERIMENT = Experiment(
     published_note=("the paper prints ABU's C100 result as 52.17 here and 52.13 in Table 1, and some printed mean "
                     "ranks do not recompute. ABU_pos clips negative weights as the text says; the authors' code "
                     "overwrote the clip, making their ABU_pos equal to ABU_norm."),
-    figures=("activations", "parameters", "preact"),
+    figures=("activations", "parameters", "preact", "abu-spread"),
     # §4: the normalised ABUs "were able to keep up with, or even outperform unconstrained ABUs in some of the
     # tested settings": all four above ABU on SMCN_BN in Table 2
     claims=tuple(C.Claim(f"{r} above ABU (SMCN_BN Adam C10)", r, "SMCN_BN Adam C10", "ABU")

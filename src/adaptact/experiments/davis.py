@@ -56,7 +56,7 @@ def _experiment(name: str, title: str, source: str, rows: list[Row], columns: li
         rows = list(rows) + list(medium_rows)
     return Experiment(name=name, title=title, paper=PAPER, source=source, rows=rows, columns=columns,
                       base={**BASE, **(extra_base or {})}, profiles=profiles, published_note=NO_NUMBERS,
-                      figures=("curves",), claims=claims)
+                      figures=("curves", "davis-fig10"), claims=claims)
 
 
 # --- Fig. 4: meta-neurons against the same network with the fixed activation

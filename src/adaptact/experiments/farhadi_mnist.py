@@ -37,7 +37,7 @@ EXPERIMENT = Experiment(
     published=published_grid(_TABLE),
     published_note=("single runs; the text claims adaptive Gumbel in the convolutional layers is best, closely "
                     "followed by ReLU, which the table itself does not show (the ReLU row is highest)"),
-    figures=("parameters", "curves"),
+    figures=("parameters", "curves", "error-curves"),
     # §4.2: "the best performance appears for adaptive Gumbel on convolutional layer, closely followed by ReLU"
     claims=C.claims_per_column("conv AGumb above the other conv activations ({column})", "conv AGumb",
                                ("conv ReLU", "conv AReLU"), [c.label for c in dense_columns()]),

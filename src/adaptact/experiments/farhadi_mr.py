@@ -43,6 +43,7 @@ EXPERIMENT = Experiment(
                     "embeddings (no word2vec available), so expect lower accuracy. The paper calls the data '2000 movie "
                     "reviews' yet follows Kim (2014), whose data are these 10,662 sentences"),
     seed_is_fold=True,
+    figures=("curves", "error-curves"),
     # §4.3: "using adaptive Gumbel, as the activation function, in fully-connected layer is a good choice"
     claims=tuple(C.Claim(f"{r.label}: dense AGumb above dense ReLU", r.label, "dense AGumb", r.label,
                          than_column="dense ReLU") for r in conv_rows()),
@@ -79,7 +80,7 @@ OPTIMIZER_EXPERIMENT = Experiment(
     published={},
     published_note="the paper prints results for one optimizer it does not name",
     seed_is_fold=True,
-    figures=("curves",),
+    figures=("curves", "error-curves"),
 )
 
 EXPERIMENTS = [EXPERIMENT, OPTIMIZER_EXPERIMENT]

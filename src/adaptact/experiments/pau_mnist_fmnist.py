@@ -94,6 +94,6 @@ EXPERIMENT = Experiment(
         "(LeNet finished 4 runs, VGG-8 one)."
     ),
     statistics=("std", "best"),
-    figures=("activations", "curves", "parameters"),
+    figures=("activations", "curves", "parameters", "pau-fig3"),
     claims=CLAIMS,
 )

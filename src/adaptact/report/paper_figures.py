@@ -8,7 +8,7 @@ import torch
 
 from adaptact import functional as AF
 from adaptact.fit import PAU_TARGETS, initial_coefficients, target_function
-from adaptact.report.plots import _figure, _save
+from adaptact.report.figures_common import figure as _figure, save as _save
 
 __all__ = ["PAPER_FIGURES", "draw_paper_figure"]
 

@@ -1,7 +1,8 @@
-"""The papers' pictures from run records (PNG, matplotlib; imported only here).
+"""The papers' pictures from run records (PNG, matplotlib; imported only when drawing).
 
 Each figure function takes an experiment, its finished records and a folder, and returns
-the files it wrote. :data:`FIGURES` maps the names used in experiment specs to them.
+the files it wrote. :data:`FIGURES` maps the names used in experiment specs to them: the
+generic figures live here, each paper's own ones in ``figures_<paper>.py``.
 """
 from __future__ import annotations
 
@@ -11,52 +12,13 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-import torch
 
 from adaptact.experiments.base import Experiment
+from adaptact.report import figures_abu, figures_davis, figures_farhadi, figures_pau
+from adaptact.report.figures_common import GRID, band_line, by_tags, curve_values, figure, ordered, save, slug
 from adaptact.train import RunRecord
 
 __all__ = ["FIGURES", "draw"]
-
-GRID = torch.linspace(-4, 4, 321, dtype=torch.float64)
-
-
-def _figure(rows: int, cols: int, width: float = 3.2, height: float = 2.5):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False)
-    return fig, axes
-
-
-#: Greek letters of row names spelled out, so that file names stay ASCII
-_SPELLED = {"α": "alpha", "β": "beta", "γ": "gamma", "σ": "sigma"}
-
-
-def _slug(text: str) -> str:
-    """An ASCII file-name part: letters and digits kept, Greek letters spelled out, the rest ``-``."""
-    text = "".join(_SPELLED.get(ch, ch) for ch in text.lower())
-    return "".join(ch if ch.isascii() and ch.isalnum() else "-" for ch in text).strip("-")
-
-
-def _by(records: Sequence[RunRecord], *keys: str) -> dict[tuple, list[RunRecord]]:
-    groups: dict[tuple, list[RunRecord]] = defaultdict(list)
-    for r in records:
-        groups[tuple(r.spec["tags"][k] for k in keys)].append(r)
-    return groups
-
-
-def _ordered(exp: Experiment, groups: dict[tuple, list], level: int, attr: str) -> list:
-    labels = [getattr(x, "label") for x in getattr(exp, attr)]
-    present = {k[level] for k in groups}
-    return [label for label in labels if label in present]
-
-
-def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
-
 
 # ----------------------------------------------------------------------------- learned functions
 
@@ -69,10 +31,10 @@ def learned_activations(exp: Experiment, records: Sequence[RunRecord], folder: P
     from adaptact.params import activation_units
 
     trainable = [r for r in records if r.final_activations]
-    groups = _by(trainable, "row", "column")
+    groups = by_tags(trainable, "row", "column")
     paths = []
-    for col in _ordered(exp, groups, 1, "columns"):
-        rows = [r for r in _ordered(exp, groups, 0, "rows") if (r, col) in groups]
+    for col in ordered(exp, groups, 1, "columns"):
+        rows = [r for r in ordered(exp, groups, 0, "rows") if (r, col) in groups]
         curves: dict[str, dict[str, list[np.ndarray]]] = {}
         for row in rows:
             curves[row] = defaultdict(list)
@@ -81,7 +43,7 @@ def learned_activations(exp: Experiment, records: Sequence[RunRecord], folder: P
                     y = activation_curve(unit, GRID)
                     curves[row][name].append((y.mean(1) if y.dim() == 2 else y).numpy())
         width = max(len(c) for c in curves.values())
-        fig, axes = _figure(len(rows), width, 2.6, 2.2)
+        fig, axes = figure(len(rows), width, 2.6, 2.2)
         for i, row in enumerate(rows):
             for j in range(width):
                 ax = axes[i][j]
@@ -99,7 +61,7 @@ def learned_activations(exp: Experiment, records: Sequence[RunRecord], folder: P
                 ax.tick_params(labelsize=6)
         fig.suptitle(f"{exp.name}, {col}:\nlearned activations per layer (thick: mean over "
                      f"{len(groups[(rows[0], col)])} seed(s))", fontsize=9)
-        paths.append(_save(fig, folder / f"{exp.name}-activations-{_slug(col)}.png"))
+        paths.append(save(fig, folder / f"{exp.name}-activations-{slug(col)}.png"))
     return paths
 
 
@@ -111,30 +73,31 @@ CURVE_PANELS_PER_BAND = 4
 
 
 def training_curves(exp: Experiment, records: Sequence[RunRecord], folder: Path) -> list[Path]:
-    """Test accuracy and training loss over epochs, mean over seeds, one line per row.
+    """Test accuracy and training loss over epochs, one line per row: the mean over seeds with its 95 %
+    confidence band (t-interval over seeds; no band for a single seed).
 
     One pair of panels (accuracy above, loss below) per column, at most
     :data:`CURVE_PANELS_PER_BAND` pairs side by side; more columns wrap to further bands.
     """
-    groups = _by(records, "column", "row")
-    cols = _ordered(exp, groups, 0, "columns")
+    groups = by_tags(records, "column", "row")
+    cols = ordered(exp, groups, 0, "columns")
     if not cols:
         return []
     per_band = min(len(cols), CURVE_PANELS_PER_BAND)
     bands = math.ceil(len(cols) / per_band)
-    fig, axes = _figure(2 * bands, per_band, 4.0, 2.8)
+    fig, axes = figure(2 * bands, per_band, 4.0, 2.8)
     for j, col in enumerate(cols):
         band, slot = divmod(j, per_band)
         acc_ax, loss_ax = axes[2 * band][slot], axes[2 * band + 1][slot]
-        for i, row in enumerate(_ordered(exp, groups, 1, "rows")):
+        for i, row in enumerate(ordered(exp, groups, 1, "rows")):
             recs = [r for r in groups.get((col, row), []) if r.curves.get("epoch")]
             if not recs:
                 continue
             n = min(len(r.curves["epoch"]) for r in recs)
             epoch = recs[0].curves["epoch"][:n]
             for ax, (key, scale) in zip((acc_ax, loss_ax), (("test_accuracy", 100.0), ("train_loss", 1.0))):
-                values = np.array([[np.nan if v is None else v for v in r.curves[key][:n]] for r in recs]) * scale
-                ax.plot(epoch, np.nanmean(values, 0), label=row, color=f"C{i % 10}", ls="-" if i < 10 else "--", lw=1.2)
+                band_line(ax, epoch, curve_values(recs, key, n) * scale, label=row, color=f"C{i % 10}",
+                          ls="-" if i < 10 else "--")
         acc_ax.set_title(col, fontsize=9)
         acc_ax.set_ylabel("test accuracy (%)", fontsize=8)
         loss_ax.set_ylabel("training loss", fontsize=8)
@@ -145,8 +108,10 @@ def training_curves(exp: Experiment, records: Sequence[RunRecord], folder: Path)
         axes[2 * band][slot].set_axis_off()
         axes[2 * band + 1][slot].set_axis_off()
     axes[0][per_band - 1].legend(fontsize=6, loc="lower right")
-    fig.suptitle(f"{exp.name}: training curves (mean over seeds)")
-    return [_save(fig, folder / f"{exp.name}-curves.png")]
+    seeds = max(len(v) for v in groups.values())
+    fig.suptitle(f"{exp.name}: training curves per epoch\n(mean over up to {seeds} seed(s), band: 95 % CI)",
+                 fontsize=9)
+    return [save(fig, folder / f"{exp.name}-curves.png")]
 
 
 # ----------------------------------------------------------------------------- parameters over training
@@ -179,16 +144,16 @@ def parameter_trajectories(exp: Experiment, records: Sequence[RunRecord], folder
     from adaptact.params import activation_units
     from adaptact.train import model_from_record
 
-    groups = _by([r for r in records if r.activations.get("units")], "row", "column")
+    groups = by_tags([r for r in records if r.activations.get("units")], "row", "column")
     paths = []
-    for row in _ordered(exp, groups, 0, "rows"):
-        col = next(c for c in _ordered(exp, groups, 1, "columns") if (row, c) in groups)
+    for row in ordered(exp, groups, 0, "rows"):
+        col = next(c for c in ordered(exp, groups, 1, "columns") if (row, c) in groups)
         recs = groups[(row, col)]
         modules = dict(activation_units(model_from_record(recs[0])))
         units = recs[0].activations["units"]
         params = {u: [p for p in ps if p != "weight" or "effective_weights" not in ps] for u, ps in units.items()}
         width = max(len(p) for p in params.values())
-        fig, axes = _figure(len(units), width, 3.0, 2.0)
+        fig, axes = figure(len(units), width, 3.0, 2.0)
         steps = recs[0].activations["steps"]
         for i, (unit, names) in enumerate(params.items()):
             for j in range(width):
@@ -217,7 +182,7 @@ def parameter_trajectories(exp: Experiment, records: Sequence[RunRecord], folder
                 ax.tick_params(labelsize=6)
         fig.suptitle(f"{exp.name}, {row} ({col}):\nparameters over training steps (mean over {len(recs)} seed(s))",
                      fontsize=9)
-        paths.append(_save(fig, folder / f"{exp.name}-parameters-{_slug(row)}.png"))
+        paths.append(save(fig, folder / f"{exp.name}-parameters-{slug(row)}.png"))
     return paths
 
 
@@ -230,12 +195,12 @@ def adact_weights(exp: Experiment, records: Sequence[RunRecord], folder: Path) -
 
     recs = [r for r in records if r.final_activations and any(
         "effective_weights" in v and len(v["effective_weights"]) == len(ADACT_BASIS) for v in r.final_activations.values())]
-    groups = _by(recs, "column")
-    cols = _ordered(exp, groups, 0, "columns")
+    groups = by_tags(recs, "column")
+    cols = ordered(exp, groups, 0, "columns")
     if not cols:
         return []
     layers = list(groups[(cols[0],)][0].final_activations)
-    fig, axes = _figure(len(cols), len(layers), 2.6, 2.2)
+    fig, axes = figure(len(cols), len(layers), 2.6, 2.2)
     for i, col in enumerate(cols):
         for j, layer in enumerate(layers):
             w = np.mean([r.final_activations[layer]["effective_weights"] for r in groups[(col,)]], axis=0)
@@ -246,7 +211,7 @@ def adact_weights(exp: Experiment, records: Sequence[RunRecord], folder: Path) -
             ax.set_title(f"{col}: layer {j + 1}", fontsize=8)
             ax.tick_params(labelsize=6)
     fig.suptitle(f"{exp.name}: AdAct softmax weights after training (dotted: uniform 1/7)")
-    return [_save(fig, folder / f"{exp.name}-adact-weights.png")]
+    return [save(fig, folder / f"{exp.name}-adact-weights.png")]
 
 
 # ----------------------------------------------------------------------------- pre-activation statistics
@@ -254,15 +219,15 @@ def adact_weights(exp: Experiment, records: Sequence[RunRecord], folder: Path) -
 
 def preactivation_variance(exp: Experiment, records: Sequence[RunRecord], folder: Path) -> list[Path]:
     """ABU Fig. 2B: pre-activation variance of every layer over training, one line per row (mean over seeds)."""
-    groups = _by([r for r in records if r.preactivations.get("steps")], "column", "row")
+    groups = by_tags([r for r in records if r.preactivations.get("steps")], "column", "row")
     paths = []
-    for col in _ordered(exp, groups, 0, "columns"):
-        rows = [r for r in _ordered(exp, groups, 1, "rows") if (col, r) in groups]
+    for col in ordered(exp, groups, 0, "columns"):
+        rows = [r for r in ordered(exp, groups, 1, "rows") if (col, r) in groups]
         layers = list(dict.fromkeys(k for r in rows for k, v in groups[(col, r)][0].preactivations["layers"].items()
                                     if "var" in v))
         if not layers:
             continue
-        fig, axes = _figure(1, len(layers), 2.8, 2.4)
+        fig, axes = figure(1, len(layers), 2.8, 2.4)
         for j, layer in enumerate(layers):
             ax = axes[0][j]
             for i, row in enumerate(rows):
@@ -278,31 +243,8 @@ def preactivation_variance(exp: Experiment, records: Sequence[RunRecord], folder
         axes[0][0].set_ylabel("pre-activation variance", fontsize=8)
         axes[0][-1].legend(fontsize=6)
         fig.suptitle(f"{exp.name}, {col}: pre-activation variance over training steps")
-        paths.append(_save(fig, folder / f"{exp.name}-preactivation-{_slug(col)}.png"))
+        paths.append(save(fig, folder / f"{exp.name}-preactivation-{slug(col)}.png"))
     return paths
-
-
-# ----------------------------------------------------------------------------- fitted alpha
-
-
-def alpha_histogram(exp: Experiment, records: Sequence[RunRecord], folder: Path) -> list[Path]:
-    """Farhadi Fig. 2: histogram of the fitted per-neuron alpha = exp(rho), per row (teacher) and unit."""
-    values: dict[str, list[float]] = defaultdict(list)
-    for r in records:
-        for unit, params in r.final_activations.items():
-            if "rho" in params:
-                label = f"{r.spec['tags']['row']} / {r.spec['tags']['column']}"
-                values[label] += list(np.exp(np.ravel(params["rho"])))
-    if not values:
-        return []
-    fig, axes = _figure(1, 1, 6.0, 3.5)
-    ax = axes[0][0]
-    for i, (label, v) in enumerate(sorted(values.items())):
-        ax.hist(np.log10(v), bins=40, alpha=0.5, label=label, color=f"C{i % 10}")
-    ax.set_xlabel("log10(alpha)")
-    ax.legend(fontsize=6)
-    fig.suptitle(f"{exp.name}: fitted alpha per neuron")
-    return [_save(fig, folder / f"{exp.name}-alpha-histogram.png")]
 
 
 FIGURES: dict[str, Callable[[Experiment, Sequence[RunRecord], Path], list[Path]]] = {
@@ -311,7 +253,13 @@ FIGURES: dict[str, Callable[[Experiment, Sequence[RunRecord], Path], list[Path]]
     "parameters": parameter_trajectories,
     "adact-weights": adact_weights,
     "preact": preactivation_variance,
-    "alpha-hist": alpha_histogram,
+    "alpha-hist": figures_farhadi.alpha_histogram,
+    "farhadi-fig3-4": figures_farhadi.hidden_layer_functions,
+    "error-curves": figures_farhadi.error_curves,
+    "abu-fig2b": figures_abu.fig2b,
+    "abu-spread": figures_abu.spread,
+    "pau-fig3": figures_pau.learned_rational_functions,
+    "davis-fig10": figures_davis.metaneuron_functions,
 }
 
 

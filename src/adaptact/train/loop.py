@@ -24,7 +24,7 @@ from adaptact.train.evaluate import evaluate, loss_and_correct
 from adaptact.train.guard import NonFiniteLoss, diagnose_nonfinite
 from adaptact.train.optim import apply_max_norm, build_optimizer, build_schedule, penalty, steps_for
 from adaptact.train.record import RunRecord, environment
-from adaptact.train.recorders import ActivationRecorder, PreactivationRecorder, activation_state
+from adaptact.train.recorders import ActivationRecorder, PreactivationRecorder, activation_state, input_ranges
 from adaptact.train.selection import posthoc_checkpoint
 from adaptact.train.spec import MAX_STEPS, RunSpec
 
@@ -264,10 +264,8 @@ def _run(spec: RunSpec, device: torch.device, data) -> RunRecord:
     eval_every = spec.eval_every or per_epoch
     checkpoint_every = spec.checkpoint_every or 8 * per_epoch
     act_recorder = ActivationRecorder(model) if spec.record_every else None
-    preact = None
-    if spec.record_preact:
-        probe = data.x_val[:1000] if len(data.x_val) else data.x_test[:1000]
-        preact = PreactivationRecorder(model, probe)
+    probe = data.x_val[:1000] if len(data.x_val) else data.x_test[:1000]
+    preact = PreactivationRecorder(model, probe) if spec.record_preact else None
     curves: dict[str, list] = {k: [] for k in ("step", "epoch", "lr", "train_loss", "val_accuracy", "val_loss",
                                                "test_accuracy", "test_loss")}
     if spec.eval_train:
@@ -336,6 +334,8 @@ def _run(spec: RunSpec, device: torch.device, data) -> RunRecord:
     if preact is not None:
         record.preactivations = preact.history()
     record.final_activations = activation_state(model)
+    if record.status == "ok" and record.final_activations:
+        record.preactivations["input_range"] = input_ranges(model, probe)
     choices = hardened_choices(model) if any(hasattr(m, "hardened") for m in model.modules()) else {}
     record.hardened = choices or None
     record.curves = curves

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from adaptact.params import activation_layers, activation_units
 
-__all__ = ["ActivationRecorder", "PreactivationRecorder", "activation_state"]
+__all__ = ["ActivationRecorder", "PreactivationRecorder", "activation_state", "input_ranges"]
 
 
 def _unit_values(unit: nn.Module) -> dict[str, Any]:
@@ -82,3 +82,28 @@ class PreactivationRecorder:
 
     def history(self) -> dict[str, Any]:
         return {"steps": self.steps, "layers": {k: dict(v) for k, v in self.stats.items()}}
+
+
+@torch.no_grad()
+def input_ranges(model: nn.Module, probe: Tensor) -> dict[str, dict[str, list[float]]]:
+    """The smallest and largest input each trainable unit sees on ``probe`` (eval mode, no gradients), per
+    channel (dim 1; one entry for 1-D inputs): ``{unit: {"min": [...], "max": [...]}}``. For drawing a
+    learned function over the range its inputs cover (Davis Fig. 10)."""
+    ranges: dict[str, dict[str, list[float]]] = {}
+    hooks = []
+    for name, unit in activation_units(model):
+        def hook(module, args, name=name):
+            x = args[0].detach().float()
+            x = x.transpose(0, 1).reshape(x.shape[1], -1) if x.dim() >= 2 else x.reshape(1, -1)
+            ranges[name] = {"min": x.amin(1).cpu().tolist(), "max": x.amax(1).cpu().tolist()}
+
+        hooks.append(unit.register_forward_pre_hook(hook))
+    was_training = model.training
+    model.eval()
+    try:
+        model(probe)
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return ranges
