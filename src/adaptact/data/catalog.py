@@ -189,9 +189,16 @@ def register_dataset(name: str, loader: Callable[..., Any] | None = None, *, des
     return loader
 
 
+def registered_origins() -> dict[str, str]:
+    """``name -> module`` of the loader of every data set added by :func:`register_dataset` (what workers import)."""
+    return {name: e.read.origin for name, e in _USER.items() if not is_import_path(name)}
+
+
 def _user_entry(name: str, loader: Callable[..., Any], description: str, normalization: str) -> DatasetInfo:
     doc = (getattr(loader, "__doc__", None) or "").strip().splitlines()
-    return DatasetInfo(name, description or (doc[0] if doc else f"user data set {name}"), reader_for(name, loader),
+    read = reader_for(name, loader)
+    read.origin = getattr(loader, "__module__", None) or "?"  # type: ignore[attr-defined]
+    return DatasetInfo(name, description or (doc[0] if doc else f"user data set {name}"), read,
                        normalization=normalization,
                        obtain=f"the loader {getattr(loader, '__module__', '?')}.{getattr(loader, '__qualname__', '?')}")
 

@@ -30,7 +30,7 @@ from adaptact.models.vgg import VGG8
 __all__ = [
     "MLP", "SMCN", "VGG8", "AdActConvNet", "LeNet", "LeNet5", "ModelInfo", "SentenceCNN",
     "ActSpec", "activation", "create_model", "describe_act", "list_models", "model_info", "register_model",
-    "widen",
+    "registered_origins", "widen",
 ]
 
 
@@ -124,6 +124,7 @@ def _user_info(name: str, factory: Callable[..., nn.Module], *, input_kind: str,
         return factory(in_channels=in_channels, num_classes=num_classes, input_size=input_size,
                        vocab_size=vocab_size, **kw)
 
+    build.origin = getattr(factory, "__module__", None) or "?"  # type: ignore[attr-defined]
     doc = (getattr(factory, "__doc__", None) or "").strip().splitlines()
     return ModelInfo(name, build, summary or (doc[0] if doc else f"user model {name}"), input_kind, required_size,
                      act_arguments, maxout=False)
@@ -158,6 +159,11 @@ def register_model(
     _USER_MODELS[key] = _user_info(key, factory, input_kind=input_kind, required_size=required_size,
                                    act_arguments=act_arguments, summary=summary)
     return factory
+
+
+def registered_origins() -> dict[str, str]:
+    """``name -> module`` of the factory of every model added by :func:`register_model` (what workers import)."""
+    return {name: getattr(info.build, "origin", "?") for name, info in _USER_MODELS.items() if not is_import_path(name)}
 
 
 def _from_import_path(path: str) -> ModelInfo:
