@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
+import sys
 from typing import Any, Collection, Mapping
 
 __all__ = ["import_object", "is_import_path", "resolve_name"]
@@ -34,7 +36,8 @@ def is_import_path(name: object) -> bool:
 
 
 def import_object(path: str, kind: str) -> Any:
-    """The object at ``package.module:attribute`` (``attribute`` may be dotted), imported now.
+    """The object at ``package.module:attribute`` (``attribute`` may be dotted), imported now; the current
+    folder is searched after ``sys.path`` (it is added to it), as ``python -m`` does.
 
     Raises:
         ValueError: not an import path, the module cannot be imported, or it has no such attribute; the
@@ -43,6 +46,8 @@ def import_object(path: str, kind: str) -> Any:
     if not is_import_path(path):
         raise ValueError(f"{kind} {path!r} is not an import path 'package.module:attribute'")
     module_name, attr = path.split(":")
+    if os.getcwd() not in sys.path:  # as `python -m` does: the user's package in the current folder is found
+        sys.path.append(os.getcwd())
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as err:
