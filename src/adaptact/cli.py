@@ -429,7 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=positive_int(1000), default=None, help="seeds per cell (default: the profile's)")
     p.add_argument("--engine", default="local", choices=["local", "ray"])
     p.add_argument("--gpus-per-task", type=float, default=None, metavar="G",
-                   help="with --engine ray and --device cuda: GPUs each run reserves (default 1; 0.5 packs two per GPU)")
+                   help="with --engine ray and --device cuda: GPUs each run reserves "
+                   "(default 1; 0.5 packs two per GPU)")
     p.add_argument("--workers", type=positive_int(1024), default=None,
                    help="parallel runs (default: CPU cores // threads); never changes the numbers")
     p.add_argument("--threads", type=positive_int(1024), default=None,
@@ -453,9 +454,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figure", default=None, help="pau-fig1-init-fit, farhadi-fig1 or all (need no training)")
 
     p = command(sub, "train", _cmd_train, help="train one network with one activation and write its result record")
-    p.add_argument("--model", required=True, help="architecture (lenet, vgg8, lenet5, smcn, adact_convnet, mlp, ...) or an "
-                   "import path to your factory (my_pkg.nets:make_net)")
-    p.add_argument("--data", required=True, help="data set (mnist, fashion-mnist, cifar10, fer2013, digits, image-folder, csv, ...) "
+    p.add_argument("--model", required=True,
+                   help="architecture (lenet, vgg8, lenet5, smcn, adact_convnet, mlp, ...) or an import path "
+                   "to your factory (my_pkg.nets:make_net)")
+    p.add_argument("--data", required=True,
+                   help="data set (mnist, fashion-mnist, cifar10, fer2013, digits, image-folder, csv, ...) "
                    "or an import path to your loader (my_pkg.data:load)")
     p.add_argument("--act", default="relu", help="activation name, or act_conv=NAME,act_fc=NAME")
     p.add_argument("--data-dir", type=existing_folder, default=None,

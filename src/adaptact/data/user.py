@@ -52,7 +52,8 @@ def _stack(dataset: Any, what: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _pair(part: Any, what: str) -> tuple[torch.Tensor, torch.Tensor]:
-    if isinstance(part, torch.utils.data.Dataset) or (hasattr(part, "__iter__") and not isinstance(part, (tuple, list))):
+    iterable = hasattr(part, "__iter__") and not isinstance(part, (tuple, list))
+    if isinstance(part, torch.utils.data.Dataset) or iterable:
         return _stack(part, what)
     if isinstance(part, (tuple, list)) and len(part) == 2:
         return _tensor(part[0], f"{what} x"), _tensor(part[1], f"{what} labels")
@@ -82,7 +83,8 @@ def to_raw(result: Any, name: str) -> RawData:
     if isinstance(result, dict):
         missing = {"train", "test"} - set(result)
         if missing:
-            raise ValueError(f"data set {name!r}: the loader's dict needs 'train' and 'test', missing {sorted(missing)}")
+            raise ValueError(f"data set {name!r}: the loader's dict needs 'train' and 'test', "
+                             f"missing {sorted(missing)}")
         classes = result.get("classes")
         parts = [_pair(result["train"], f"{name} train"), _pair(result["test"], f"{name} test")]
     elif isinstance(result, (tuple, list)) and len(result) == 4:

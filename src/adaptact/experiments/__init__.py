@@ -22,8 +22,8 @@ from adaptact.naming import resolve_name
 
 __all__ = [
     "Cell", "Column", "Experiment", "Profile", "Published", "Row",
-    "get_experiment", "list_experiments", "load_experiment_file", "load_records", "register_experiment", "reproduce",
-    "run_specs", "user_files",
+    "get_experiment", "list_experiments", "load_experiment_file", "load_records", "register_experiment",
+    "reproduce", "run_specs", "user_files",
 ]
 
 #: one module per paper table; each defines EXPERIMENT or EXPERIMENTS

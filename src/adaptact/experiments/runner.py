@@ -334,9 +334,10 @@ def _gpus_per_task(value: float | None) -> float:
         try:
             value = float(text) if text else DEFAULT_GPUS_PER_TASK
         except ValueError:
-            raise ValueError(f"$ADAPTACT_RAY_GPUS must be a number of GPUs per run (1, 0.5, ...), got {text!r}") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value <= 1 or float(value).is_integer()
-                                                                              and value >= 1):
+            raise ValueError(f"$ADAPTACT_RAY_GPUS must be a number of GPUs per run (1, 0.5, ...), "
+                             f"got {text!r}") from None
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not (0 < value <= 1 or (value > 1 and float(value).is_integer())):
         raise ValueError(f"GPUs per task must be a fraction in (0, 1] or a whole number, got {value!r}")
     return float(value)
 

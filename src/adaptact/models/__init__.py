@@ -163,7 +163,8 @@ def register_model(
 
 def registered_origins() -> dict[str, str]:
     """``name -> module`` of the factory of every model added by :func:`register_model` (what workers import)."""
-    return {name: getattr(info.build, "origin", "?") for name, info in _USER_MODELS.items() if not is_import_path(name)}
+    return {name: getattr(info.build, "origin", "?") for name, info in _USER_MODELS.items()
+            if not is_import_path(name)}
 
 
 def _from_import_path(path: str) -> ModelInfo:
