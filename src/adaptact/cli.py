@@ -141,7 +141,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
     console = Console()
     summary = reproduce(exp, args.profile, seeds=args.seeds, out=out, engine=args.engine,
-                        workers=args.workers, progress=not args.quiet, overrides=overrides)
+                        workers=args.workers, progress=not args.quiet, overrides=overrides,
+                        gpus_per_task=args.gpus_per_task)
     console.print(f"{summary.ran} run(s) done now, {summary.skipped} already recorded, {summary.failed} failed, "
                   f"{summary.seconds / 60:.1f} min")
     for what, why in summary.unavailable.items():
@@ -422,10 +423,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(sub, "reproduce", _cmd_reproduce,
                 help="re-run a paper's comparison (resumable), then write its report and figures")
-    p.add_argument("name", help="experiment id (adaptact list --experiments)")
+    p.add_argument("name", help="experiment id (adaptact list --experiments), or a Python file defining EXPERIMENT "
+                   "(path/to/my_experiment.py)")
     p.add_argument("--profile", default="quick", help="quick (default), medium or full (adaptact list --experiments)")
     p.add_argument("--seeds", type=positive_int(1000), default=None, help="seeds per cell (default: the profile's)")
     p.add_argument("--engine", default="local", choices=["local", "ray"])
+    p.add_argument("--gpus-per-task", type=float, default=None, metavar="G",
+                   help="with --engine ray and --device cuda: GPUs each run reserves "
+                   "(default 1; 0.5 packs two per GPU)")
     p.add_argument("--workers", type=positive_int(1024), default=None,
                    help="parallel runs (default: CPU cores // threads); never changes the numbers")
     p.add_argument("--threads", type=positive_int(1024), default=None,
@@ -449,8 +454,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figure", default=None, help="pau-fig1-init-fit, farhadi-fig1 or all (need no training)")
 
     p = command(sub, "train", _cmd_train, help="train one network with one activation and write its result record")
-    p.add_argument("--model", required=True, help="architecture (lenet, vgg8, lenet5, smcn, adact_convnet, mlp, ...)")
-    p.add_argument("--data", required=True, help="data set (mnist, fashion-mnist, cifar10, fer2013, digits, ...)")
+    p.add_argument("--model", required=True,
+                   help="architecture (lenet, vgg8, lenet5, smcn, adact_convnet, mlp, ...) or an import path "
+                   "to your factory (my_pkg.nets:make_net)")
+    p.add_argument("--data", required=True,
+                   help="data set (mnist, fashion-mnist, cifar10, fer2013, digits, image-folder, csv, ...) "
+                   "or an import path to your loader (my_pkg.data:load)")
     p.add_argument("--act", default="relu", help="activation name, or act_conv=NAME,act_fc=NAME")
     p.add_argument("--data-dir", type=existing_folder, default=None,
                    help="folder with the data sets (default: $ADAPTACT_DATA)")

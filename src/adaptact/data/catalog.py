@@ -7,15 +7,19 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from adaptact.data.cifar import read_cifar
-from adaptact.naming import resolve_name
+from adaptact.data.csv_table import read_csv_table
+from adaptact.data.folders import read_image_folders
+from adaptact.naming import import_object, is_import_path, resolve_name
 from adaptact.data.digits import read_digits
 from adaptact.data.fer import read_fer2013
 from adaptact.data.idx import FASHION_CLASSES, read_mnist_like
 from adaptact.data.svhn import read_svhn
 from adaptact.data.teacher import read_teacher
 from adaptact.data.text import read_rt_polarity
+from adaptact.data.record import RawData
+from adaptact.data.user import reader_for
 
-__all__ = ["DatasetInfo", "dataset_info", "list_datasets"]
+__all__ = ["DatasetInfo", "dataset_info", "list_datasets", "register_dataset"]
 
 DIGIT_CLASSES = [str(d) for d in range(10)]
 
@@ -70,6 +74,13 @@ def _cifar10(folders: Sequence[Path], *, cache_dir=None):
 
 def _cifar100(folders: Sequence[Path], *, label_mode: str = "fine", cache_dir=None):
     return read_cifar(folders, 100, label_mode=label_mode, cache_dir=cache_dir)
+
+
+def _image_folder(folders: Sequence[Path], *, mode: str = "RGB", cache_dir=None) -> RawData:
+    read = read_image_folders(folders[-1], mode=mode, cache_dir=cache_dir)
+    return RawData(read["train"]["images"], read["train"]["labels"], read["test"]["images"],
+                   read["test"]["labels"], read["classes"], files=read["files"],
+                   meta={"format": "image folders", "cache": read["cache"]})
 
 
 _FETCH = "or run adaptact.data.fetch({name!r}, DATA_DIR), which downloads the official files into DATA_DIR/{folder}"
@@ -137,24 +148,82 @@ _ENTRIES = [
         "teacher", "synthetic teacher-network data of Farhadi et al. (binary labels; needs no files)",
         read_teacher, normalization="none", aliases=("farhadi-teacher",),
     ),
+    DatasetInfo(
+        "image-folder", "your images: DATA_DIR/train/<class>/*.png|jpg and DATA_DIR/test/<class>/*, one size "
+        "(or one tar archive of that layout)", _image_folder, normalization="mean-std", aliases=("imagefolder",),
+        obtain="put your images in DATA_DIR/train/<class>/ and DATA_DIR/test/<class>/ (JPEG or PNG, all of one "
+        "size; `resize` rescales them after loading), and give --data-dir DATA_DIR",
+    ),
+    DatasetInfo(
+        "csv", "your table: a CSV with a header, numeric feature columns and a label column (train= / test= files)",
+        read_csv_table, normalization="mean-std", aliases=("csv-table",),
+        obtain="give the file with data_options train=FILE (absolute, or relative to --data-dir), optionally "
+        "test=FILE and label=COLUMN",
+    ),
 ]
 _BY_NAME = {e.name: e for e in _ENTRIES}
 _ALIASES = {a: e.name for e in _ENTRIES for a in e.aliases}
 
 
+#: data sets added by :func:`register_dataset` (and import paths already resolved), by name
+_USER: dict[str, DatasetInfo] = {}
+
+
+def register_dataset(name: str, loader: Callable[..., Any] | None = None, *, description: str = "",
+                     normalization: str = "mean-std"):
+    """Add a user's data set under ``name``; usable as ``register_dataset("mine", load_mine)`` or as a decorator.
+
+    ``loader(**options)`` (plus ``data_dir`` if it wants the data directory) returns tensors or torch
+    Datasets, see :mod:`adaptact.data.user`; its keyword arguments become the data set's options
+    (``data_options`` / ``--data-option``). ``normalization`` is the default of :func:`adaptact.data.load`
+    (``"none"`` if the loader already normalises). A built-in name cannot be taken; registering again replaces it.
+    """
+    if loader is None:
+        return lambda f: register_dataset(name, f, description=description, normalization=normalization) or f
+    key = str(name).strip().lower()
+    if not key or ":" in key:
+        raise ValueError(f"data set name {name!r} must be a plain name (import paths need no registration)")
+    if key in _BY_NAME or key in _ALIASES:
+        raise ValueError(f"data set {name!r} is built in; register yours under another name")
+    _USER[key] = _user_entry(key, loader, description, normalization)
+    return loader
+
+
+def registered_origins() -> dict[str, str]:
+    """``name -> module`` of the loader of every data set added by :func:`register_dataset` (what workers import)."""
+    return {name: e.read.origin for name, e in _USER.items() if not is_import_path(name)}
+
+
+def _user_entry(name: str, loader: Callable[..., Any], description: str, normalization: str) -> DatasetInfo:
+    doc = (getattr(loader, "__doc__", None) or "").strip().splitlines()
+    read = reader_for(name, loader)
+    read.origin = getattr(loader, "__module__", None) or "?"  # type: ignore[attr-defined]
+    return DatasetInfo(name, description or (doc[0] if doc else f"user data set {name}"), read,
+                       normalization=normalization,
+                       obtain=f"the loader {getattr(loader, '__module__', '?')}.{getattr(loader, '__qualname__', '?')}")
+
+
 def dataset_info(name: str) -> DatasetInfo:
-    """The entry for ``name`` or an alias (case-insensitive).
+    """The entry for ``name`` or an alias (case-insensitive), a registered name, or an import path
+    ``package.module:loader`` to a user's loader (attribute ``normalization`` optional).
 
     Raises:
         ValueError: unknown name; the message lists the valid names and aliases.
     """
-    return _BY_NAME[resolve_name(name, _BY_NAME, _ALIASES, "data set")]
+    if is_import_path(name):
+        if name not in _USER:
+            loader = import_object(name, "data loader")
+            _USER[name] = _user_entry(name, loader, "", getattr(loader, "normalization", "mean-std"))
+        return _USER[name]
+    table = {**_BY_NAME, **_USER}
+    return table[resolve_name(name, table, _ALIASES, "data set")]
 
 
 def list_datasets() -> dict[str, dict[str, Any]]:
-    """``name -> {"description", "needs_files", "aliases", "normalization", "options"}`` for every data set."""
+    """``name -> {"description", "needs_files", "aliases", "normalization", "options"}`` for every data set
+    (built-in and registered)."""
     return {
         e.name: {"description": e.description, "needs_files": e.needs_files, "aliases": list(e.aliases),
                  "normalization": e.normalization, "options": e.options()}
-        for e in _ENTRIES
+        for e in _ENTRIES + [e for key, e in _USER.items() if not is_import_path(key)]
     }

@@ -13,6 +13,21 @@ is not a well-formed record of the run its name says (see :meth:`RunRecord.load`
 truncated JSON, a key that is not its file's, ``ok`` without a finite metric, another thread
 count) is reported by name (a warning of the ``adaptact.records`` logger and a line in
 ``executions.log``) and moved to ``<out>/quarantine/``, never deleted, before its run is redone.
+
+Worker processes are spawned without running the user's main script again, so a script that calls
+:func:`reproduce` needs no ``if __name__ == "__main__":`` guard. What a worker needs of the user's
+code it imports itself (:func:`worker_plugins`): the experiment files loaded by path, the modules whose
+import registers a model or data set (:func:`~adaptact.models.register_model`), and the parent's
+``sys.path`` (import paths such as ``my_pkg.nets:make_net`` resolve there as in the parent). A model or
+data set registered in the main script itself (``__main__``) cannot reach a worker: it is refused before
+any run, naming the fix (a module, the experiment file, or an import path).
+
+With ``engine="ray"`` every run is one Ray task that reserves ``spec.threads`` CPUs and, for a CUDA
+spec, ``gpus_per_task`` GPUs (default 1; a fraction such as 0.5 packs runs onto one GPU), see
+:func:`ray_task_options`. The driver joins the cluster at ``$RAY_ADDRESS`` when it is set, else starts
+a local Ray. Tasks get their spec as JSON and load their data set themselves, from ``data_dir`` (on a
+cluster: a path every node can read, e.g. a shared file system) or, for data sets needing no files,
+by computing it.
 """
 from __future__ import annotations
 
@@ -32,8 +47,8 @@ from adaptact.experiments.base import Cell, Experiment
 from adaptact.train import RunRecord, RunSpec, resolve_device, write_json_atomic
 from adaptact.train.record import DamagedRecord, ResultsError
 
-__all__ = ["ENGINES", "SweepSummary", "load_records", "quarantine", "read_manifest", "record_path", "reproduce",
-           "run_specs"]
+__all__ = ["ENGINES", "SweepSummary", "load_records", "quarantine", "ray_task_options", "read_manifest",
+           "record_path", "reproduce", "run_specs", "stored_experiment_path", "worker_plugins"]
 
 log = logging.getLogger("adaptact.records")
 
@@ -123,12 +138,71 @@ def _die_with_parent() -> None:
         pass
 
 
-def _init_worker() -> None:
+def worker_plugins(specs: Iterable[RunSpec] = ()) -> dict[str, list[str]]:
+    """What a worker process loads before its first run so that it knows the user's models, data sets and
+    experiments: ``sys_path`` (the parent's), ``modules`` (whose import registers them), ``files`` (experiment
+    files loaded by path).
+
+    Raises:
+        ValueError: a model or data set that one of ``specs`` uses was registered in the main script
+            (``__main__``), which workers never run.
+    """
+    import sys
+
+    from adaptact.data.catalog import registered_origins as data_origins
+    from adaptact.experiments import user_files
+    from adaptact.models import registered_origins as model_origins
+
+    specs = list(specs)
+    used = {"model": {s.model.lower() for s in specs}, "data set": {s.data.lower() for s in specs}}
+    modules = []
+    for kind, origins in (("model", model_origins()), ("data set", data_origins())):
+        for name, module in origins.items():
+            if module == "__main__" and name in used[kind]:
+                raise ValueError(f"{kind} {name!r} is registered in the script being run (__main__), which the "
+                                 "sweep's worker processes do not run: register it in a module or in the experiment "
+                                 "file, or name it by its import path (package.module:function)")
+            if module == "__main__" or module.startswith("adaptact_user_"):
+                continue  # defined in an experiment file: loading the file registers it
+            if module not in modules:
+                modules.append(module)
+    return {"sys_path": list(sys.path), "modules": modules, "files": user_files()}
+
+
+_LOADED_PLUGINS: set[str] = set()
+
+
+def _load_plugins(plugins: dict[str, list[str]] | None) -> None:
+    """Load ``plugins`` (:func:`worker_plugins`) once per process."""
+    import importlib
+    import sys
+
+    from adaptact.experiments import load_experiment_file
+
+    if not plugins:
+        return
+    for entry in plugins.get("sys_path", []):
+        if entry not in sys.path:
+            sys.path.append(entry)
+    for module in plugins.get("modules", []):
+        if module not in _LOADED_PLUGINS:
+            importlib.import_module(module)
+            _LOADED_PLUGINS.add(module)
+    for path in plugins.get("files", []):
+        if path not in _LOADED_PLUGINS:
+            load_experiment_file(path)
+            _LOADED_PLUGINS.add(path)
+
+
+def _init_worker(plugins: dict[str, list[str]] | None = None) -> None:
     _die_with_parent()
+    _load_plugins(plugins)
 
 
-def execute(spec_dict: dict[str, Any]) -> dict[str, Any]:
-    """Run one spec and return its record as a dict; an exception becomes a ``failed`` record."""
+def execute(spec_dict: dict[str, Any], plugins: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """Run one spec and return its record as a dict; an exception becomes a ``failed`` record.
+
+    ``plugins`` (:func:`worker_plugins`) are loaded first (Ray tasks; local workers load them at start)."""
     from adaptact.train import run
 
     from adaptact.data import DataError
@@ -136,6 +210,7 @@ def execute(spec_dict: dict[str, Any]) -> dict[str, Any]:
     spec = RunSpec.from_dict(spec_dict)
     start = time.perf_counter()
     try:
+        _load_plugins(plugins)
         record = run(spec)
     except DataError as err:  # the data set is not here: not a failure of the run, and not recorded
         record = RunRecord(key=spec.key(), spec=spec.to_dict(), status="unavailable", error=str(err))
@@ -199,16 +274,48 @@ class _Display:
 # ----------------------------------------------------------------------------- engines
 
 
+class _MainNotReimported:
+    """While worker processes start: make :mod:`multiprocessing` skip running the main script in them.
+
+    A spawned child normally re-runs the parent's main script (as ``__mp_main__``) so that functions
+    defined there can be unpickled; the runner sends only JSON specs and functions of adaptact, so it
+    does not need that, and a script without a ``__main__`` guard would start a sweep again in every
+    worker. multiprocessing leaves the main module alone when ``__main__.__spec__`` names ``__main__``;
+    that is set for the duration of the ``with`` block and then restored.
+    """
+
+    def __enter__(self):
+        import importlib.machinery
+        import sys
+
+        self.main = sys.modules.get("__main__")
+        self.had = self.main is not None and "__spec__" in vars(self.main)
+        self.spec = getattr(self.main, "__spec__", None)
+        if self.main is not None and self.spec is None:
+            self.main.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
+        return self
+
+    def __exit__(self, *exc):
+        if self.main is not None and self.spec is None:
+            if self.had:
+                self.main.__spec__ = None
+            else:
+                del self.main.__spec__
+        return False
+
+
 def _run_local(specs: Sequence[RunSpec], workers: int, threads: int, sink: Callable[[dict], None],
-               display: _Display) -> None:
+               display: _Display, plugins: dict[str, list[str]]) -> None:
     """Run ``specs`` in ``workers`` spawned processes (each run sets its own thread count, see ``run``)."""
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(plugins,)) as pool:
         queue = list(specs)
         running = set()
         while queue or running:
             while queue and len(running) < workers:
-                running.add(pool.submit(execute, queue.pop(0).to_dict()))
+                with _MainNotReimported():  # workers start inside submit()
+                    running.add(pool.submit(execute, queue.pop(0).to_dict()))
                 display.update(started=1)
             finished, running = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
@@ -217,22 +324,56 @@ def _run_local(specs: Sequence[RunSpec], workers: int, threads: int, sink: Calla
                 display.update(finished=record)
 
 
-def _run_ray(specs: Sequence[RunSpec], workers: int, threads: int, sink: Callable[[dict], None],
-             display: _Display) -> None:
+#: GPUs a Ray task of a CUDA spec reserves unless told otherwise ($ADAPTACT_RAY_GPUS, ``gpus_per_task``)
+DEFAULT_GPUS_PER_TASK = 1.0
+
+
+def _gpus_per_task(value: float | None) -> float:
+    if value is None:
+        text = os.environ.get("ADAPTACT_RAY_GPUS")
+        try:
+            value = float(text) if text else DEFAULT_GPUS_PER_TASK
+        except ValueError:
+            raise ValueError(f"$ADAPTACT_RAY_GPUS must be a number of GPUs per run (1, 0.5, ...), "
+                             f"got {text!r}") from None
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not (0 < value <= 1 or (value > 1 and float(value).is_integer())):
+        raise ValueError(f"GPUs per task must be a fraction in (0, 1] or a whole number, got {value!r}")
+    return float(value)
+
+
+def ray_task_options(spec: RunSpec, gpus_per_task: float | None = None) -> dict[str, float]:
+    """The resources one Ray task of ``spec`` reserves: ``num_cpus`` = the threads it computes with,
+    ``num_gpus`` = ``gpus_per_task`` (default ``$ADAPTACT_RAY_GPUS`` or 1) when the spec runs on CUDA, else 0.
+
+    Ray hides the GPUs from a task that does not reserve one, so a CUDA run must ask for its GPU here.
+    ``device="auto"`` is resolved on the driver before the specs are made (see :func:`reproduce`)."""
+    cuda = str(spec.device).startswith("cuda")
+    return {"num_cpus": float(spec.threads), "num_gpus": _gpus_per_task(gpus_per_task) if cuda else 0.0}
+
+
+def _connect_ray(workers: int, threads: int):
+    """Join the cluster at ``$RAY_ADDRESS``, else start a local Ray with ``workers * threads`` CPUs (and the
+    machine's GPUs); return ``(ray, whether this call started it)``."""
     try:
         import ray
     except ImportError:
         raise RuntimeError("--engine ray needs Ray: pip install 'adaptact[distributed]'") from None
-    started_here = not ray.is_initialized()
-    if started_here:
-        # joins the cluster at $RAY_ADDRESS if set, else starts a local one with `workers` CPUs
-        address = os.environ.get("RAY_ADDRESS")
-        ray.init(address=address, num_cpus=None if address else workers * threads,
-                 include_dashboard=False, log_to_driver=False)
+    if ray.is_initialized():
+        return ray, False
+    address = os.environ.get("RAY_ADDRESS")
+    ray.init(address=address, num_cpus=None if address else workers * threads,
+             include_dashboard=False, log_to_driver=False)
+    return ray, True
+
+
+def _run_ray(specs: Sequence[RunSpec], workers: int, threads: int, sink: Callable[[dict], None],
+             display: _Display, plugins: dict[str, list[str]], gpus_per_task: float | None = None) -> None:
+    ray, started_here = _connect_ray(workers, threads)
     try:
         task, pending = ray.remote(execute), []
-        for spec in specs:  # a task reserves as many CPUs as its run computes with
-            pending.append(task.options(num_cpus=spec.threads).remote(spec.to_dict()))
+        for spec in specs:  # a task reserves the CPUs its run computes with, and its GPU
+            pending.append(task.options(**ray_task_options(spec, gpus_per_task)).remote(spec.to_dict(), plugins))
             display.update(started=1)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
@@ -278,8 +419,11 @@ def run_specs(
     workers: int | None = None,
     progress: bool = True,
     title: str = "runs",
+    gpus_per_task: float | None = None,
 ) -> tuple[int, int, dict[str, str]]:
     """Run every spec whose record is not yet in ``out`` (in parallel).
+
+    ``gpus_per_task`` (Ray only): GPUs each CUDA run reserves (see :func:`ray_task_options`).
 
     ``workers`` (default: CPU cores // threads per run) only changes how many runs go at once,
     never their numbers. Every spec is validated first (``ValueError`` before any run); a damaged
@@ -293,6 +437,9 @@ def run_specs(
     unique = {s.key(): s for s in specs}
     for spec in unique.values():  # a bad value is refused before any run, not recorded as failures
         spec.validate()
+        if engine == "ray":
+            ray_task_options(spec, gpus_per_task)
+    plugins = worker_plugins(unique.values())
     (out / "records").mkdir(parents=True, exist_ok=True)
     todo, skipped = [], 0
     for key, spec in unique.items():
@@ -317,8 +464,10 @@ def run_specs(
 
     display = _Display(len(todo), workers, progress, title)
     try:
-        runner = _run_local if engine == "local" else _run_ray
-        runner(todo, workers, threads, sink, display)
+        if engine == "local":
+            _run_local(todo, workers, threads, sink, display, plugins)
+        else:
+            _run_ray(todo, workers, threads, sink, display, plugins, gpus_per_task)
     finally:
         display.close()
     return len(todo) - len(missing), skipped, missing
@@ -334,6 +483,7 @@ def reproduce(
     workers: int | None = None,
     progress: bool = True,
     overrides: dict[str, Any] | None = None,
+    gpus_per_task: float | None = None,
 ) -> SweepSummary:
     """Run (or finish) every run of ``experiment``'s ``profile`` into ``out``; derived rows follow their sources.
 
@@ -342,11 +492,17 @@ def reproduce(
     the grid sets per cell (``seed``, the rows' and columns' fields) is refused, see
     :meth:`Experiment.plan`. ``device="auto"`` is resolved here and kept in the manifest, so a
     report made elsewhere finds the records. Columns whose data set is missing are reported in
-    ``unavailable`` and not run.
+    ``unavailable`` and not run. ``gpus_per_task``: see :func:`ray_task_options`.
+
+    ``out`` also keeps the experiment's definition (``experiments/<name>.json``, see
+    :mod:`adaptact.experiments.stored`), so ``adaptact report``/``plot`` work without the code that defined it.
+    Called from a script, it needs no ``if __name__ == "__main__":`` guard (see the module).
     """
-    from adaptact.experiments import get_experiment
+    from adaptact.experiments import _all, get_experiment, register_experiment
 
     exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
+    if not isinstance(experiment, str) and _all().get(exp.name) is not exp and exp.name not in _builtin_names():
+        register_experiment(exp)  # its includes and a report in this process find it by name
     if exp.unavailable:
         raise ValueError(f"{exp.name} cannot be reproduced here: {exp.unavailable}")
     _check_workers(workers)
@@ -364,11 +520,12 @@ def reproduce(
     start = time.perf_counter()
     for included in exp.includes:
         sub = reproduce(included, profile, seeds=seeds, out=out, engine=engine, workers=workers,
-                        progress=progress, overrides=overrides)
+                        progress=progress, overrides=overrides, gpus_per_task=gpus_per_task)
         summary.ran += sub.ran
         summary.unavailable.update(sub.unavailable)
     summary.unavailable.update({f"{exp.name}/{c}": why for c, why in exp.unavailable_columns(profile).items()})
-    _write_manifest(out, exp, profile, seeds, summary, overrides)  # lets `report` read a killed sweep
+    planned, _ = exp.plan(profile, seeds, load_records(out), **overrides)
+    _write_manifest(out, exp, profile, seeds, summary, overrides, planned)  # lets `report` read a killed sweep
     previous: set[str] | None = None
     while True:  # derived rows become plannable once the runs they need are recorded
         planned, waiting = exp.plan(profile, seeds, load_records(out, set_aside=True), **overrides)
@@ -377,7 +534,7 @@ def reproduce(
             break
         previous = keys
         ran, _, missing = run_specs([spec for _, spec in planned], out, engine=engine, workers=workers,
-                                    progress=progress, title=f"{exp.name} ({profile})")
+                                    progress=progress, title=f"{exp.name} ({profile})", gpus_per_task=gpus_per_task)
         for cell, spec in planned:
             if spec.key() in missing:
                 summary.unavailable[f"{exp.name}/{cell.column}"] = " ".join(missing[spec.key()].split())
@@ -390,13 +547,28 @@ def reproduce(
     summary.failed = statuses.count("failed")
     summary.skipped = sum(s in DONE for s in statuses) - summary.ran
     summary.seconds = time.perf_counter() - start
-    _write_manifest(out, exp, profile, seeds, summary, overrides)
+    _write_manifest(out, exp, profile, seeds, summary, overrides, planned)
     return summary
 
 
+def _builtin_names() -> set[str]:
+    from adaptact.experiments import _builtin
+
+    return set(_builtin())
+
+
+def stored_experiment_path(out: str | os.PathLike, name: str) -> Path:
+    """Where ``out`` keeps the stored definition of experiment ``name`` (see :mod:`adaptact.experiments.stored`)."""
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        raise ValueError(f"experiment name {name!r} cannot name a file")
+    return Path(out) / "experiments" / f"{name}.json"
+
+
 def _write_manifest(out: Path, exp: Experiment, profile: str, seeds: int | None, summary: SweepSummary,
-                    overrides: dict[str, Any] | None) -> None:
+                    overrides: dict[str, Any] | None, planned: Sequence[tuple[Cell, RunSpec]]) -> None:
     import platform
+
+    from adaptact.experiments.stored import experiment_to_dict
 
     import torch
 
@@ -413,4 +585,8 @@ def _write_manifest(out: Path, exp: Experiment, profile: str, seeds: int | None,
     }
     manifest["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
                            "adaptact": adaptact.__version__, "python": platform.python_version()}
+    stored = stored_experiment_path(out, exp.name)
+    stored.parent.mkdir(exist_ok=True)
+    n_seeds = seeds if seeds is not None else exp.profile(profile).seeds
+    write_json_atomic(stored, experiment_to_dict(exp, profile, n_seeds, overrides or {}, planned))
     write_json_atomic(path, manifest)

@@ -24,9 +24,8 @@ __all__ = ["ResultsError", "experiment_runs", "experiment_reports", "write_figur
 
 def experiment_runs(out: str | os.PathLike):
     """For each experiment reproduced into ``out``: (experiment, its manifest entry, its planned runs with records)."""
-    from adaptact.experiments import get_experiment
     from adaptact.experiments.runner import load_records, read_manifest
-    from adaptact.report.collect import planned_runs
+    from adaptact.report.collect import experiment_for, planned_runs
 
     out = Path(out)
     manifest = read_manifest(out)
@@ -34,7 +33,7 @@ def experiment_runs(out: str | os.PathLike):
     result = []
     for name, info in sorted(manifest["experiments"].items()):
         try:
-            exp = get_experiment(name)
+            exp = experiment_for(out, name, info)
             runs = planned_runs(exp, info["profile"], info.get("seeds"), records, info.get("overrides"))
         except ValueError as err:
             raise ResultsError(f"{out / 'manifest.json'}: {name}: {err}") from None
