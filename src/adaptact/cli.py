@@ -123,6 +123,9 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from adaptact.report import write_figures, write_report
 
     exp = get_experiment(args.name)
+    if args.profile not in exp.profiles:
+        raise UsageError(f"argument --profile: {exp.name} has no profile {args.profile!r}; "
+                         f"choose from {', '.join(sorted(exp.profiles))}")
     if exp.unavailable:
         raise UsageError(f"{exp.name} cannot be reproduced here: {exp.unavailable}")
     overrides = _spec_fields(args.set, "--set")
