@@ -25,7 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["CHECKPOINT_FILE", "capture_rng", "load_checkpoint", "load_trained", "remove_checkpoint",
+from adaptact.train.callbacks import Callback
+
+__all__ = ["CHECKPOINT_FILE", "SaveTrained", "capture_rng", "load_checkpoint", "load_trained", "remove_checkpoint",
            "restore_rng", "save_checkpoint", "save_trained"]
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -141,6 +143,18 @@ def save_trained(path: str | os.PathLike, model: nn.Module, spec, data_signature
     else:
         _save_atomic({"format": _MODEL_FORMAT, "spec": spec_dict, "data": data_signature, "state_dict": state}, path)
     return path
+
+
+class SaveTrained(Callback):
+    """A callback that keeps the trained model (:func:`save_trained`) at ``path`` when a run ends well
+    (a diverged run's weights are not worth keeping and are not written)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    def on_end(self, tracker, record) -> None:
+        if record.status == "ok":
+            save_trained(self.path, tracker.model, tracker.spec, tracker.data)
 
 
 def _read_trained(path: Path) -> tuple[dict, dict, dict]:
