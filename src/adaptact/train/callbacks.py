@@ -98,7 +98,13 @@ class RunTracker:
     # ------------------------------------------------------------------ the loop's calls
 
     def start(self) -> None:
-        """Begin (or, after :meth:`load_state_dict`, continue) the run: record the units at step 0."""
+        """Begin (or, after :meth:`load_state_dict`, continue) the run: record the units at step 0.
+
+        Refuses a spec whose ``threads`` is not torch's thread count now: numbers depend on it, and the
+        record would claim what did not happen."""
+        if torch.get_num_threads() != self.spec.threads:
+            raise ValueError(f"the spec says threads={self.spec.threads} but torch computes with "
+                             f"{torch.get_num_threads()}: torch.set_num_threads({self.spec.threads}) or set the spec's threads")
         self._started = time.perf_counter()
         if self.step == 0:
             self._record_activations(0)
@@ -125,6 +131,9 @@ class RunTracker:
         """One point of the curves, with the mean training loss since the previous one; returns the point."""
         if isinstance(test_accuracy, bool) or not isinstance(test_accuracy, (int, float)):
             raise ValueError(f"evaluation at step {step}: test_accuracy must be a number, got {test_accuracy!r}")
+        for split, acc, loss in (("val", val_accuracy, val_loss), ("test", test_accuracy, test_loss)):
+            if acc is not None and loss is None:
+                raise ValueError(f"evaluation at step {step}: give {split}_loss with {split}_accuracy (a record has both)")
         point: dict[str, Any] = {"val_accuracy": val_accuracy, "val_loss": val_loss, "test_accuracy": test_accuracy,
                                  "test_loss": test_loss}
         if "train_accuracy" in self.curves:
