@@ -3,6 +3,10 @@
 >>> from adaptact.train import RunSpec, run
 >>> record = run(RunSpec(model="lenet", act="pau", data="mnist", epochs=1, data_dir="../shared/data"))
 >>> record.metrics["test_accuracy"]
+
+Long runs (``docs/long-runs.md``): ``run(spec, checkpoint_dir=...)`` with ``spec.checkpoint_steps``
+resumes a killed run; ``spec.loggers`` stream metrics (CSV, TensorBoard, ...); ``load_trained`` loads
+a model saved by ``adaptact train --save-model``. Your own loop (``docs/own-loop.md``): ``RunTracker``.
 """
 from adaptact.train.callbacks import Callback, RunTracker
 from adaptact.train.checkpoint import load_trained, save_trained
