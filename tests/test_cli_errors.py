@@ -274,7 +274,7 @@ def test_a_finished_run_that_cannot_be_written_is_kept_elsewhere(tmp_path, monke
         real_write(path, data)
 
     monkeypatch.setattr(record_module, "write_json_atomic", disk_full_at_out)
-    monkeypatch.setattr(adaptact.train, "run", lambda spec: RunRecord(key=spec.key(), spec=spec.to_dict(),
+    monkeypatch.setattr(adaptact.train, "run", lambda spec, **_: RunRecord(key=spec.key(), spec=spec.to_dict(),
                                                                       status="failed", error="stand-in"))
     code = cli.main(TRAIN + ["--out", str(out)])
     err = capsys.readouterr().err

@@ -321,10 +321,17 @@ def _preflight(spec) -> None:
                          f"(inputs of shape {shape}): {err}") from err
 
 
+def _non_negative_int(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expects an integer >= 0, got {text!r}")
+    return int(text)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from adaptact.train import RunSpec, run
+    from adaptact.train.checkpoint import SaveTrained
 
     spec = RunSpec(
         model=args.model, act=_act(args.act), data=args.data, data_dir=args.data_dir and str(args.data_dir),
@@ -332,16 +339,28 @@ def _cmd_train(args: argparse.Namespace) -> int:
         optimizer=args.optimizer, lr=args.lr, seed=args.seed, device=args.device, selection=args.selection,
         act_options=_pairs(args.act_option, "--act-option"), model_options=_pairs(args.model_option, "--model-option"),
         data_options=_pairs(args.data_option, "--data-option"), progress=not args.quiet, threads=args.threads,
+        record_every=args.record_every, checkpoint_steps=args.checkpoint_steps or None, loggers=_loggers(args.log),
     )
     spec = RunSpec.from_dict({**spec.to_dict(), **_spec_fields(args.set, "--set")})
     spec.validate()
     check("--seed", seed, spec.seed)  # also when given by --set
     check("--device", device, spec.device)
     out = check("--out", output_file, args.out or f"runs/train/{spec.model}-{spec.data}-{spec.key()}.json")
+    save_model = args.save_model and check("--save-model", output_file, args.save_model)
+    if save_model and save_model.suffix == ".safetensors":
+        _need_package("safetensors", "--save-model *.safetensors")
+    log_dir = Path(args.log_dir) if args.log_dir else out.with_suffix(".logs")
+    for name in spec.loggers:
+        if name in ("tensorboard", "wandb", "mlflow"):
+            _need_package(name, f"--log {name}")
     _preflight(spec)
 
     console = Console()
-    record = run(spec)
+    checkpoints = out.with_suffix(".ckpt")
+    if spec.checkpoint_steps and (checkpoints / "checkpoint.pt").exists():
+        console.print(f"resuming from the checkpoint in {checkpoints}")
+    record = run(spec, checkpoint_dir=checkpoints, log_dir=log_dir if spec.loggers else None,
+                 callbacks=[SaveTrained(save_model)] if save_model else ())
     _save(record, out)
     if record.status != "ok":
         console.print(f"[red]{record.status}:[/red] {record.error}")
@@ -353,8 +372,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
         f"final {100 * m['final_test_accuracy']:.2f}%, train loss {m['train_loss']:.4f}, "
         f"{record.throughput:.0f} examples/s, {record.wall_time:.1f} s on {record.environment['device']}"
     )
-    console.print(f"record written to {out}")
+    console.print(f"record written to {out}" + (f", logs in {log_dir}" if spec.loggers else "")
+                  + (f", model saved to {save_model}" if save_model and record.status == "ok" else ""))
     return 0
+
+
+def _loggers(text: str) -> list[str]:
+    """``csv,tensorboard`` as a list of logger names; ``none``: no logger."""
+    from adaptact.train.spec import LOGGERS
+
+    names = [] if text == "none" else [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in LOGGERS]
+    if unknown:
+        raise UsageError(f"argument --log: unknown logger(s) {unknown}; loggers are {', '.join(LOGGERS)} (or none)")
+    return names
 
 
 def _save(record, out: Path) -> None:
@@ -481,6 +512,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=positive_int(1024), default=1, help="torch threads (part of the run's identity)")
     p.add_argument("--out", default=None, help="where to write the JSON record")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--record-every", type=positive_int(), default=100,
+                   help="record the activation parameters every N steps (default 100; part of the run's identity)")
+    p.add_argument("--checkpoint-steps", type=_non_negative_int, default=1000,
+                   help="save a resumable checkpoint beside the record (<out>.ckpt/) every N steps (default 1000, "
+                        "0: never); the same command resumes a killed run from it")
+    p.add_argument("--save-model", default=None, metavar="PATH",
+                   help="keep the trained weights with their spec (*.safetensors, else torch.save); "
+                        "load them back with adaptact.train.load_trained(PATH)")
+    p.add_argument("--log", default="csv", metavar="NAMES",
+                   help="loggers, comma-separated: csv (default), tensorboard, wandb, mlflow, or none")
+    p.add_argument("--log-dir", default=None, help="folder of the logs (default: <out>.logs/ beside the record)")
 
     from adaptact.bench import add_options
 

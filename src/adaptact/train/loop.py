@@ -11,21 +11,23 @@ import contextlib
 import functools
 import json
 import math
+import os
 import time
-from typing import Any, Callable, Iterator
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 
 from adaptact.models import create_model, model_info
 from adaptact.params import activation_parameters, activation_units
-from adaptact.surgery import hardened_choices
+from adaptact.train.callbacks import Callback, RunTracker
+from adaptact.train.checkpoint import capture_rng, load_checkpoint, remove_checkpoint, restore_rng, save_checkpoint
 from adaptact.train.evaluate import evaluate, loss_and_correct
 from adaptact.train.guard import NonFiniteLoss, diagnose_nonfinite
 from adaptact.train.optim import apply_max_norm, build_optimizer, build_schedule, penalty, steps_for
-from adaptact.train.record import RunRecord, environment
-from adaptact.train.recorders import ActivationRecorder, PreactivationRecorder, activation_state, input_ranges
-from adaptact.train.selection import posthoc_checkpoint
+from adaptact.train.record import RunRecord
+from adaptact.train.recorders import input_ranges
 from adaptact.train.spec import MAX_STEPS, RunSpec
 
 __all__ = ["build_model_for", "data_signature", "load_data_for", "model_from_record", "resolve_device", "run"]
@@ -220,7 +222,8 @@ def _evaluation(model: nn.Module, data, spec: RunSpec, step: int) -> dict[str, f
     return point
 
 
-def run(spec: RunSpec | dict, *, data=None) -> RunRecord:
+def run(spec: RunSpec | dict, *, data=None, checkpoint_dir: str | os.PathLike | None = None,
+        log_dir: str | os.PathLike | None = None, callbacks: Sequence[Callback] = ()) -> RunRecord:
     """Train one network as ``spec`` says and return its record.
 
     ``data`` may pass an already loaded data set (a ``TensorData``) instead of loading
@@ -230,25 +233,36 @@ def run(spec: RunSpec | dict, *, data=None) -> RunRecord:
     :func:`fixed_numerics` (``spec.threads`` threads ...), so the same spec gives the same
     record bit for bit on the same machine, whatever the caller's settings. ``device="auto"``
     is resolved first and recorded as the device the run used.
+
+    Long runs: with ``checkpoint_dir`` and ``spec.checkpoint_steps``, a checkpoint is saved there
+    every ``checkpoint_steps`` updates (atomically, see :mod:`adaptact.train.checkpoint`); a run
+    that finds a checkpoint of its own key there continues from it and ends with the record an
+    uninterrupted run gives (but ``wall_time`` and ``throughput``); the checkpoint is removed when
+    the run ends. ``spec.loggers`` stream every evaluation into ``log_dir`` (default
+    ``<spec.log_dir>/<key>``); ``callbacks`` are further :class:`~adaptact.train.callbacks.Callback` s.
     """
     spec = RunSpec.from_dict(spec) if isinstance(spec, dict) else spec
     spec.validate()
     device = resolve_device(spec.device)
     if spec.device == "auto":
         spec = spec.replace(device=str(device))
+    if spec.loggers:
+        if log_dir is None and spec.log_dir is None:
+            raise ValueError(f"loggers {list(spec.loggers)} need a folder: set the spec's log_dir or pass log_dir=")
+        from adaptact.train.loggers import make_loggers
+
+        callbacks = [*make_loggers(spec.loggers, log_dir or Path(spec.log_dir) / spec.key()), *callbacks]
     with fixed_numerics(spec):
-        return _run(spec, device, data)
+        return _run(spec, device, data, checkpoint_dir if spec.checkpoint_steps else None, list(callbacks))
 
 
-def _run(spec: RunSpec, device: torch.device, data) -> RunRecord:
-    start = time.perf_counter()
+def _run(spec: RunSpec, device: torch.device, data, checkpoint_dir, callbacks: list[Callback]) -> RunRecord:
     data = data if data is not None else load_data_for(spec, device)
     _check_compatible(spec, data)
-    record = RunRecord(key=spec.key(), spec=spec.to_dict(), environment=environment(str(device)),
-                       data=data_signature(data))
+    signature = data_signature(data)
 
     torch.manual_seed(spec.seed)
-    model = build_model_for(spec, record.data).to(device)
+    model = build_model_for(spec, signature).to(device)
     _initialise_activations(model, spec)
     act_ids = {id(p) for p in activation_parameters(model)}
     x_train, y_train = data.x_train, data.y_train
@@ -263,35 +277,36 @@ def _run(spec: RunSpec, device: torch.device, data) -> RunRecord:
     augment = _augmenter(spec, generator)
     eval_every = spec.eval_every or per_epoch
     checkpoint_every = spec.checkpoint_every or 8 * per_epoch
-    act_recorder = ActivationRecorder(model) if spec.record_every else None
     probe = data.x_val[:1000] if len(data.x_val) else data.x_test[:1000]
-    preact = PreactivationRecorder(model, probe) if spec.record_preact else None
-    curves: dict[str, list] = {k: [] for k in ("step", "epoch", "lr", "train_loss", "val_accuracy", "val_loss",
-                                               "test_accuracy", "test_loss")}
-    if spec.eval_train:
-        curves["train_accuracy"] = []
-    checkpoint_test: dict[int, float] = {}
+    tracker = RunTracker(model, spec, data=signature, preact_probe=probe if spec.record_preact else None,
+                         callbacks=callbacks, device=str(device))
+
+    key = spec.key()
+    saved = load_checkpoint(checkpoint_dir, key) if checkpoint_dir is not None else None
+    order, position, train_seconds = None, 0, 0.0
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+        restore_rng(saved["rng"], generator)
+        tracker.load_state_dict(saved["tracker"])
+        order, position, train_seconds = saved["order"].to(generator.device), saved["position"], saved["train_seconds"]
+    step = tracker.step
     bar = _Progress(spec.progress, total_steps, f"{spec.model}/{spec.act if isinstance(spec.act, str) else spec.act}")
-    from adaptact.data import batches
-
-    def record_activations(step: int) -> None:
-        if act_recorder is not None:
-            act_recorder.record(step)
-        if preact is not None:
-            preact.record(step)
-
-    step, seen, window_loss, window_n, train_seconds = 0, 0, 0.0, 0, 0.0
-    record_activations(0)
+    bar.update(step, "resumed" if step else "")
+    tracker.start()
     model.train()
     try:
         while step < total_steps:
-            for idx in batches(n_train, spec.batch_size, shuffle=True, generator=generator, drop_last=False):
+            if order is None:  # a new pass over the data, as adaptact.data.batches draws it
+                order = torch.randperm(n_train, generator=generator, device=generator.device)
+            for position in range(position, per_epoch):
+                idx = order[position * spec.batch_size:(position + 1) * spec.batch_size]
                 tick = time.perf_counter()
                 xb, yb = augment(x_train[idx]), y_train[idx]
                 loss, _ = loss_and_correct(model(xb), yb, spec.loss)
                 objective = loss + penalty(model, spec, act_ids)
-                if not torch.isfinite(objective):
-                    raise NonFiniteLoss(f"step {step + 1}: the loss is {objective.item()}; {diagnose_nonfinite(model, xb)}")
+                tracker.guard(objective, step + 1, xb)
                 optimizer.zero_grad(set_to_none=True)
                 objective.backward()
                 if spec.grad_clip:
@@ -301,68 +316,37 @@ def _run(spec: RunSpec, device: torch.device, data) -> RunRecord:
                 if spec.max_norm:
                     apply_max_norm(model, spec.max_norm)
                 step += 1
-                window_loss += loss.item() * len(idx)
-                window_n += len(idx)
-                seen += len(idx)
+                tracker.update(step, loss.item(), len(idx))
                 train_seconds += time.perf_counter() - tick
 
                 if step % eval_every == 0 or step == total_steps:
                     point = _evaluation(model, data, spec, step)  # raises before anything of this step is kept
-                    point.update(step=step, epoch=step / per_epoch, lr=optimizer.param_groups[0]["lr"],
-                                 train_loss=window_loss / max(window_n, 1))
-                    window_loss, window_n = 0.0, 0
-                    for name, value in point.items():
-                        curves[name].append(value)
-                    bar.update(step, f"loss {curves['train_loss'][-1]:.4f}  test {100 * curves['test_accuracy'][-1]:.2f}%"
-                                     f"  {seen / max(train_seconds, 1e-9):.0f} ex/s")
+                    point = tracker.evaluation(step, epoch=step / per_epoch, lr=optimizer.param_groups[0]["lr"],
+                                               **point)
+                    bar.update(step, f"loss {point['train_loss']:.4f}  test {100 * point['test_accuracy']:.2f}%"
+                                     f"  {tracker.seen / max(train_seconds, 1e-9):.0f} ex/s")
                 if spec.selection == "posthoc" and (step % checkpoint_every == 0 or step == total_steps):
-                    checkpoint_test[step] = _evaluate_finite(model, data.x_test, data.y_test, spec, step,
-                                                             "checkpoint test")[0]
-                if spec.record_every and step % spec.record_every == 0:
-                    record_activations(step)
+                    tracker.selection_checkpoint(step, _evaluate_finite(model, data.x_test, data.y_test, spec, step,
+                                                                        "checkpoint test")[0])
+                tracker.end_step(step)
                 if step >= total_steps:
                     break
+                if checkpoint_dir is not None and step % spec.checkpoint_steps == 0:
+                    save_checkpoint(checkpoint_dir, key, {
+                        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "schedule": schedule.state_dict(), "rng": capture_rng(generator),
+                        "tracker": tracker.state_dict(), "order": order.cpu(), "position": position + 1,
+                        "train_seconds": train_seconds})
+            else:
+                order, position = None, 0
     except NonFiniteLoss as err:
-        record.status, record.error = "diverged", str(err)
+        tracker.diverged(err)
     finally:
         bar.close()
 
-    if act_recorder is not None:
-        if act_recorder.steps[-1] != step:
-            record_activations(step)
-        record.activations = act_recorder.history()
-    if preact is not None:
-        record.preactivations = preact.history()
-    record.final_activations = activation_state(model)
-    if record.status == "ok" and record.final_activations:
+    record = tracker.finish(total_steps, throughput=tracker.seen / train_seconds if train_seconds else None)
+    if record.status == "ok" and record.final_activations:  # the inputs each unit saw (Davis Fig. 10)
         record.preactivations["input_range"] = input_ranges(model, probe)
-    choices = hardened_choices(model) if any(hasattr(m, "hardened") for m in model.modules()) else {}
-    record.hardened = choices or None
-    record.curves = curves
-    if record.status == "ok":
-        record.metrics = _metrics(spec, curves, checkpoint_test, total_steps)
-    record.throughput = seen / train_seconds if train_seconds else None
-    record.wall_time = time.perf_counter() - start
+    if checkpoint_dir is not None:
+        remove_checkpoint(checkpoint_dir)
     return record
-
-
-def _metrics(spec: RunSpec, curves: dict[str, list], checkpoint_test: dict[int, float], total: int) -> dict:
-    test = curves["test_accuracy"]
-    metrics: dict[str, Any] = {
-        "final_test_accuracy": test[-1],
-        "best_test_accuracy": max(test),
-        "val_accuracy": curves["val_accuracy"][-1],
-        "train_loss": curves["train_loss"][-1],
-        "steps": total,
-    }
-    if spec.selection == "final":
-        metrics["test_accuracy"], metrics["selected_step"] = test[-1], curves["step"][-1]
-    elif spec.selection == "best_test":
-        i = max(range(len(test)), key=test.__getitem__)
-        metrics["test_accuracy"], metrics["selected_step"] = test[i], curves["step"][i]
-    else:
-        chosen = posthoc_checkpoint(curves["step"], curves["val_accuracy"], sorted(checkpoint_test), total)
-        metrics["test_accuracy"], metrics["selected_step"] = checkpoint_test[chosen], chosen
-    if spec.eval_train:
-        metrics["train_accuracy"] = curves["train_accuracy"][-1]
-    return metrics

@@ -43,6 +43,13 @@ class ActivationRecorder:
     def history(self) -> dict[str, Any]:
         return {"steps": self.steps, "units": {u: dict(p) for u, p in self.units.items()}}
 
+    def load_history(self, history: dict[str, Any]) -> None:
+        """Continue from an earlier :meth:`history` (a resumed run)."""
+        self.steps = list(history["steps"])
+        for unit, params in history["units"].items():
+            for param, values in params.items():
+                self.units[unit][param] = list(values)
+
 
 class PreactivationRecorder:
     """Mean and variance of every activation's input (fixed activations too) on a fixed probe batch,
@@ -82,6 +89,13 @@ class PreactivationRecorder:
 
     def history(self) -> dict[str, Any]:
         return {"steps": self.steps, "layers": {k: dict(v) for k, v in self.stats.items()}}
+
+    def load_history(self, history: dict[str, Any]) -> None:
+        """Continue from an earlier :meth:`history` (a resumed run)."""
+        self.steps = list(history["steps"])
+        for layer, stats in history["layers"].items():
+            for stat, values in stats.items():
+                self.stats[layer][stat] = list(values)
 
 
 @torch.no_grad()

@@ -1,11 +1,11 @@
 """Model-selection policies: the number a run reports, chosen as each paper chose it."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["centred_moving_mean", "posthoc_checkpoint", "smoothing_window"]
+__all__ = ["centred_moving_mean", "posthoc_checkpoint", "selected_metrics", "smoothing_window"]
 
 
 def smoothing_window(total_steps: int) -> int:
@@ -47,3 +47,31 @@ def posthoc_checkpoint(
     smooth = centred_moving_mean(val_accuracy, width)
     scores = [smooth[int(np.argmin(np.abs(steps - c)))] for c in checkpoint_steps]
     return int(checkpoint_steps[int(np.argmax(scores))])
+
+
+def selected_metrics(selection: str, curves: Mapping[str, Sequence], checkpoint_test: Mapping[int, float],
+                     total_steps: int) -> dict[str, Any]:
+    """A finished run's metrics from its curves: ``test_accuracy`` and ``selected_step`` by the policy
+    (``final``: the last evaluation; ``best_test``: the evaluation with the highest test accuracy, the first
+    of equals; ``posthoc``: :func:`posthoc_checkpoint` over ``checkpoint_test``, ``{step: test accuracy}``),
+    and ``final_test_accuracy``, ``best_test_accuracy``, ``val_accuracy``, ``train_loss``, ``steps``
+    (``train_accuracy`` when the curves have it)."""
+    test = curves["test_accuracy"]
+    metrics: dict[str, Any] = {
+        "final_test_accuracy": test[-1],
+        "best_test_accuracy": max(test),
+        "val_accuracy": curves["val_accuracy"][-1],
+        "train_loss": curves["train_loss"][-1],
+        "steps": total_steps,
+    }
+    if selection == "final":
+        metrics["test_accuracy"], metrics["selected_step"] = test[-1], curves["step"][-1]
+    elif selection == "best_test":
+        i = max(range(len(test)), key=test.__getitem__)
+        metrics["test_accuracy"], metrics["selected_step"] = test[i], curves["step"][i]
+    else:
+        chosen = posthoc_checkpoint(curves["step"], curves["val_accuracy"], sorted(checkpoint_test), total_steps)
+        metrics["test_accuracy"], metrics["selected_step"] = checkpoint_test[chosen], chosen
+    if "train_accuracy" in curves:
+        metrics["train_accuracy"] = curves["train_accuracy"][-1]
+    return metrics

@@ -8,17 +8,19 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MAX_EPOCHS", "MAX_SEED", "MAX_STEPS", "MAX_THREADS", "OPTIMIZERS", "SCHEDULES", "SELECTIONS", "RunSpec"]
+__all__ = ["LOGGERS", "MAX_EPOCHS", "MAX_SEED", "MAX_STEPS", "MAX_THREADS", "OPTIMIZERS", "SCHEDULES", "SELECTIONS", "RunSpec"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "adadelta")
 SCHEDULES = ("constant", "linear", "exponential", "step")
 SELECTIONS = ("final", "best_test", "posthoc")
 LOSSES = ("cross_entropy", "bce")
+#: loggers a run can write to (see :mod:`adaptact.train.loggers`)
+LOGGERS = ("csv", "tensorboard", "wandb", "mlflow")
 
 #: bump when a default of RunSpec changes meaning: records made before then no longer match
 IDENTITY_VERSION = 1
 #: fields that do not change a run's result, left out of its identity hash (``device`` enters it by kind, see key())
-_NOT_IDENTITY = ("data_dir", "progress", "device", "tags")
+_NOT_IDENTITY = ("data_dir", "progress", "device", "tags", "checkpoint_steps", "loggers", "log_dir")
 #: bounds that keep one mistyped number from exhausting the machine (a run of 10**9 updates takes days)
 MAX_STEPS = 10**9
 MAX_EPOCHS = 10**6
@@ -77,6 +79,12 @@ class RunSpec:
             parallel sweeps run one process per run instead.
         progress: show a progress bar; tags: free metadata (experiment, row, column), not part of
         the identity.
+    Long runs (none of them part of the identity: they do not change the numbers):
+        checkpoint_steps: save a resumable checkpoint every N steps into the ``checkpoint_dir`` given to
+            :func:`adaptact.train.run` (not ``checkpoint_every``, ABU's post-hoc selection points).
+        loggers: where to stream the metrics of every evaluation and the activation parameters:
+            any of ``csv``, ``tensorboard``, ``wandb``, ``mlflow``; log_dir: the folder under which each
+            run writes its logs, into ``<log_dir>/<key>/`` (or the ``log_dir`` given to ``run``).
 
     Fixed for every run (not fields): float32 as the default dtype, cuDNN's deterministic
     algorithms and no cuDNN benchmarking on CUDA.
@@ -123,6 +131,9 @@ class RunSpec:
     threads: int = 1
     progress: bool = False
     tags: dict[str, Any] = field(default_factory=dict)
+    checkpoint_steps: int | None = None
+    loggers: list[str] = field(default_factory=list)
+    log_dir: str | None = None
 
     # ------------------------------------------------------------------ checks
 
@@ -162,10 +173,12 @@ class RunSpec:
             _integer("steps", self.steps, 1, MAX_STEPS)
         for name in ("batch_size", "eval_batch_size"):
             _integer(name, getattr(self, name), 1, 2**31 - 1)
-        for name in ("eval_every", "checkpoint_every"):
+        for name in ("eval_every", "checkpoint_every", "checkpoint_steps"):
             if getattr(self, name) is not None:
                 _integer(name, getattr(self, name), 1, MAX_STEPS)
         _integer("record_every", self.record_every, 0, MAX_STEPS)
+        if not isinstance(self.loggers, (list, tuple)) or any(name not in LOGGERS for name in self.loggers):
+            raise ValueError(f"loggers must be a list of {list(LOGGERS)}, got {self.loggers!r}")
         _real("lr", self.lr, 0.0, math.inf, low_open=True)
         for name in ("momentum", "rho", "weight_decay", "act_weight_decay", "l1", "l2"):
             _real(name, getattr(self, name), 0.0, math.inf)
@@ -195,6 +208,7 @@ class RunSpec:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["betas"] = list(self.betas)
+        d["loggers"] = list(self.loggers)
         return d
 
     @classmethod
