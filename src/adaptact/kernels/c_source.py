@@ -7,6 +7,9 @@ Two layouts of the float32 input, both contiguous:
   ``CHUNK`` elements; a chunk loads its parameters once, runs one SIMD loop,
   sums its parameter gradients in float32 registers and adds them to its
   thread's float64 accumulator (one addition per chunk, no atomics).
+  A program whose formulas have a ``fast`` variant (PAU: direct Horner) runs it
+  on the chunk first and keeps it when the chunk's largest ``|x|`` passes the
+  formulas' guards; otherwise the chunk is recomputed by the overflow-free form.
 - *columns*: ``N x J`` where column ``j`` has its own parameters, stored as a
   ``P x J`` table (per-channel units whose channels hold few elements, e.g.
   ``(N, features)``). Gradients accumulate per thread in float32 column sums
