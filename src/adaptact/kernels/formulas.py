@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["Formula", "basis_formula", "agumbel_formula", "arelu_formula", "pau_formula", "FUSED_BASES"]
+__all__ = ["Formula", "basis_formula", "basis_formulas", "agumbel_formula", "arelu_formula", "pau_formula", "FUSED_BASES"]
 
 Statement = tuple[str, str]
 
@@ -136,6 +136,16 @@ _RRELU_TRAINING = Formula(
     stochastic=True,
 )
 
+# SiLU and Mish in one blend (AdAct) share one division: with d1 = 1 + e^x, d2 = n + 2 (n = e^x (e^x + 2))
+# and rd = 1 / (d1 d2), sigmoid = e^x d2 rd and tanh(softplus) = n d1 rd; x <= 20 keeps d1 d2 below 1.1e26
+_SHARED_RECIPROCAL = [_EX, ("mn", "ex * (ex + 2.0)"), ("rd", "1.0 / ((1.0 + ex) * (mn + 2.0))"),
+                      ("sg", "ex * (mn + 2.0) * rd")]
+_SHARING: dict[str, Formula] = {
+    "silu": _fixed("silu_shared", _SHARED_RECIPROCAL + [("f", "x * sg")], "sg * (1.0 + x * (1.0 - sg))"),
+    "mish": _fixed("mish_shared", _SHARED_RECIPROCAL + [("mt", "mn * (1.0 + ex) * rd"), ("f", "x * mt")],
+                   "mt + x * (1.0 - mt * mt) * sg"),
+}
+
 #: the basis functions the fused kernels compute (``gelu`` is left to the reference)
 FUSED_BASES = frozenset(_BASES) | {"swish"}
 
@@ -147,6 +157,15 @@ def basis_formula(name: str, training: bool = False) -> Formula:
     if name == "rrelu" and training:
         return _RRELU_TRAINING
     return _BASES[name]
+
+
+def basis_formulas(names: tuple[str, ...], training: bool = False) -> tuple[Formula, ...]:
+    """The formulas of a blend's basis: :func:`basis_formula` each, except that SiLU (or swish) and
+    Mish together take the variants that share one division (identical statements, which
+    the program computes once)."""
+    canonical = ["silu" if n == "swish" else n for n in names]
+    share = "silu" in canonical and "mish" in canonical
+    return tuple(_SHARING[n] if share and n in _SHARING else basis_formula(n, training) for n in canonical)
 
 
 @lru_cache(maxsize=None)

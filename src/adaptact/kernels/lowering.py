@@ -19,7 +19,14 @@ import torch
 from torch import Tensor
 
 from adaptact import functional as AF
-from adaptact.kernels.formulas import FUSED_BASES, agumbel_formula, arelu_formula, basis_formula, pau_formula
+from adaptact.kernels.formulas import (
+    FUSED_BASES,
+    agumbel_formula,
+    arelu_formula,
+    basis_formula,
+    basis_formulas,
+    pau_formula,
+)
 from adaptact.kernels.program import Program, Term
 
 __all__ = ["Lowered", "LOWERINGS"]
@@ -69,8 +76,7 @@ def _basis_terms(basis: Sequence[str], training: bool, first_param_slot: int, we
     if unknown:
         return f"basis functions {unknown} have no fused formula"
     terms, slot = [], first_param_slot
-    for j, name in enumerate(basis):
-        f = basis_formula(name, training)
+    for j, f in enumerate(basis_formulas(tuple(basis), training)):
         terms.append(Term(f, j if weighted else None, tuple(range(slot, slot + len(f.params)))))
         slot += len(f.params)
     return terms
