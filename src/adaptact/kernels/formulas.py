@@ -17,10 +17,11 @@ ReLU's derivative at 0 is 0; PReLU's branch at 0 is the identity).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["Formula", "basis_formula", "basis_formulas", "agumbel_formula", "arelu_formula", "pau_formula", "FUSED_BASES"]
+__all__ = ["Formula", "basis_formula", "basis_formulas", "agumbel_formula", "arelu_formula", "pau_formula", "rpau_formula", "FUSED_BASES"]
 
 Statement = tuple[str, str]
 
@@ -227,6 +228,47 @@ def arelu_formula(cdf: str) -> Formula:
         (("al", "exp(rho)"), ("v", "al * x"), ("s", "sigmoid(v)"), ("f", "x * s")),
         (("q", "s * (1.0 - s)"), ("vq", f"{_CAPPED_V} * q"), ("dx", "s + vq"), ("d_rho", "x * vq")),
     )
+
+
+_WORD = re.compile(r"\b([A-Za-z_]\w*)\b(\()?")
+
+
+def _renamed(expr: str, names: dict[str, str]) -> str:
+    return _WORD.sub(lambda mt: mt.group(0) if mt.group(2) else names.get(mt.group(1), mt.group(1)), expr)
+
+
+@lru_cache(maxsize=None)
+def rpau_formula(m: int, n: int, form: str, delta: float) -> Formula:
+    r"""RPAU in training: the PAU of :func:`pau_formula` with each coefficient :math:`c` replaced per
+    element by :math:`c\,(1+u)`, :math:`u = \delta\,(2U - 1) \sim U(-\delta, \delta)`.
+
+    Coefficient ``k`` (``a0 .. am`` then ``b1 .. bn``, ``K = m+1+n`` of them) of element ``idx``
+    draws :math:`U` = ``uniform(seed, idx * K + k)``: the numbers that
+    :func:`adaptact.kernels.fused.counter_uniform` gives for a tensor of shape ``x.shape + (K,)``
+    (what :func:`adaptact.functional.rpau_noise` draws, numerator first), so backward and the
+    reference's double backward see the same noise. :math:`\partial f/\partial c =
+    (1+u)\,\partial f/\partial \tilde c` at the noisy coefficient :math:`\tilde c`; the
+    parameter-only scales (form A's :math:`\mathrm{sign}(b_k)`, unchanged by :math:`1+u > 0`)
+    stay per block. Always the overflow-free form (no fast variant). ``delta < 1``.
+    """
+    base = pau_formula(m, n, form)
+    K = len(base.params)
+    lit = f"{float(delta):.9e}"
+    noisy = {p: f"n_{p}" for p in base.params}
+    value: list[Statement] = []
+    for k, p in enumerate(base.params):
+        value += [(f"u_{p}", f"{lit} * (2.0 * uniform(seed, idx * {K} + {k}) - 1.0)"),
+                  (f"n_{p}", f"{p} * (1.0 + u_{p})")]
+    value += [(name, _renamed(expr, noisy)) for name, expr in base.value]
+    grads = {f"d_{p}": f"dn_{p}" for p in base.params}
+    deriv: list[Statement] = []
+    for name, expr in base.derivative:
+        if name.startswith("s_"):
+            deriv.append((name, expr))
+        else:
+            deriv.append((grads.get(name, name), _renamed(_renamed(expr, grads), noisy)))
+    deriv += [(f"d_{p}", f"dn_{p} * (1.0 + u_{p})") for p in base.params]
+    return Formula(f"rpau{form}_{m}_{n}_{lit}", base.params, tuple(value), tuple(deriv), stochastic=True)
 
 
 def _polynomial_formula(m: int) -> Formula:

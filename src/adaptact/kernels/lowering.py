@@ -26,6 +26,7 @@ from adaptact.kernels.formulas import (
     basis_formula,
     basis_formulas,
     pau_formula,
+    rpau_formula,
 )
 from adaptact.kernels.program import Program, Term
 
@@ -96,6 +97,18 @@ def lower_pau(x: Tensor, numerator: Tensor, denominator: Tensor, form: str = "A"
         return "a PAU needs at least one numerator coefficient"
     program = Program((Term(pau_formula(m, n, form), None, tuple(range(m + 1 + n))),), m + 1 + n)
     return _lower(x, [(numerator, 1), (denominator, 1)], program)
+
+
+def lower_rpau_training(x: Tensor, numerator: Tensor, denominator: Tensor, delta: float, form: str = "A") -> Lowering:
+    """:func:`adaptact.functional.rpau_training`: the PAU lowering with the noisy formula."""
+    if not 0.0 <= delta < 1.0:
+        return f"RPAU noise delta {delta!r} outside [0, 1) (the fused kernel needs 1 + u > 0)"
+    lowered = lower_pau(x, numerator, denominator, form)
+    if isinstance(lowered, str):
+        return lowered
+    m, n = numerator.shape[-1] - 1, denominator.shape[-1]
+    program = Program((Term(rpau_formula(m, n, form, float(delta)), None, tuple(range(m + 1 + n))),), m + 1 + n)
+    return Lowered(program, lowered.theta)
 
 
 def lower_slaf(x: Tensor, coefficients: Tensor) -> Lowering:
@@ -193,6 +206,7 @@ def lower_arelu(x: Tensor, rho: Tensor, cdf: str = "exponential") -> Lowering:
 #: family name -> lowering, for the families the fused engines serve
 LOWERINGS = {
     "pau": lower_pau,
+    "rpau_training": lower_rpau_training,
     "slaf": lower_slaf,
     "blend": lower_blend,
     "scaled": lower_scaled,
