@@ -26,7 +26,7 @@ import adaptact as aa
 from adaptact import kernels
 from adaptact.kernels import c_engine
 
-UNITS = ("pau", "pau_b", "agumbel", "arelu", "abu", "adact", "swish_beta")
+UNITS = ("pau", "pau_b", "rpau", "agumbel", "arelu", "abu", "adact", "swish_beta")
 
 _HARNESS = r"""
 #include <stdint.h>
@@ -69,6 +69,12 @@ def _unit(name: str) -> torch.nn.Module:
 
 def capture(name: str) -> tuple:
     """``(program, theta)`` of the unit's fused forward on a small input (training mode)."""
+    if name == "rpau":  # lowered directly: its family may not be registered with the dispatcher
+        from adaptact.kernels.lowering import lower_rpau_training
+
+        unit = aa.create("rpau")
+        lowered = lower_rpau_training(torch.zeros(1), unit.numerator, unit.denominator, unit.delta, unit.form)
+        return lowered.program, lowered.theta.detach().clone()
     seen = []
     original = c_engine.CEngine.forward
 
