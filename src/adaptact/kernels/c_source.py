@@ -90,7 +90,9 @@ def _row_args(code: KernelCode) -> str:
     return "const float *restrict xs, float *restrict ys, const float *restrict th, int64_t n, int64_t base, uint64_t seed"
 
 
-def _row_loops(program: Program, code: KernelCode, dx: bool, grads: bool, track_max: bool) -> tuple[list[str], list[str]]:
+def _row_loops(
+    program: Program, code: KernelCode, dx: bool, grads: bool, track_max: bool
+) -> tuple[list[str], list[str]]:
     """``(loops, flush)``: the chunk's element loops (at 4-space indent), and the addition of the
     gradient sums to ``acc``. With ``track_max``, the loops also leave the chunk's largest
     :math:`|x|` in ``xmax`` (NaN ignored)."""

@@ -21,7 +21,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["Formula", "basis_formula", "basis_formulas", "agumbel_formula", "arelu_formula", "pau_formula", "rpau_formula", "FUSED_BASES"]
+__all__ = ["Formula", "basis_formula", "basis_formulas", "agumbel_formula", "arelu_formula", "pau_formula",
+           "rpau_formula", "FUSED_BASES"]
 
 Statement = tuple[str, str]
 
