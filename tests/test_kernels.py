@@ -91,3 +91,45 @@ def test_rrelu_training_is_seeded_by_torch_and_backward_redraws_the_same_slopes(
     assert not torch.equal(y1, _adact_training(x, 8))
     (dx,) = torch.autograd.grad(y1.sum(), x)
     torch.testing.assert_close(dx, (y1 / x).detach(), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("case", CASES[:4], ids=CASE_IDS[:4])
+def test_c_pau_chooses_the_direct_or_the_far_form_per_chunk(case):
+    """One long row of three chunks (4096 elements each) and a tail: the first chunk moderate (direct
+    Horner form), the second with one element at 1e4 (the direct form's bound overflows: 1/x form),
+    the third with 1e30 and a NaN, the tail moderate again; all equal the reference."""
+    from adaptact.kernels.c_source import CHUNK, fast_variant
+    from adaptact.kernels.lowering import lower_pau
+
+    params, options = case.make(None)
+    assert fast_variant(lower_pau(torch.zeros(1), *params, **options).program) is not None
+    x = make_x((3 * CHUNK + 37,), seed=3)
+    x[CHUNK + 100] = 1e4
+    check_equal(case, x, None, "c")
+    x[2 * CHUNK + 5], x[2 * CHUNK + 6] = 1e30, float("nan")
+    with K.use("c"):
+        y = K.pau(x.float(), params[0].detach().float(), params[1].detach().float(), **options)
+    ref = AF.pau(x.float(), params[0].detach().float(), params[1].detach().float(), **options)
+    torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5, equal_nan=True)
+    assert torch.isnan(y[2 * CHUNK + 6]) and torch.isfinite(y[: 2 * CHUNK]).all()
+
+
+def test_pau_direct_form_guard_rejects_overflowing_blocks():
+    """The guard admits max|x| = 8 for the default-sized coefficients and refuses 1e4, inf and NaN."""
+    from adaptact.kernels.c_source import fast_variant
+    from adaptact.kernels.lowering import lower_pau
+
+    a, b = torch.full((6,), 0.5), torch.full((4,), 0.5)
+    _, guards = fast_variant(lower_pau(torch.zeros(1), a, b).program)
+    code = guards[0].forward_code()
+
+    def passes(xmax):
+        env = {f"th{k}": float(v) for k, v in enumerate(torch.cat([a, b]))}
+        env["x"] = xmax
+        fns = {"max": lambda u, v: v if v > u else u, "abs": abs, "where": lambda c, u, v: u if c else v}
+        for name, expr in code.statements:
+            env[name] = eval(expr, fns, env)  # noqa: S307 - the formula language is a Python subset
+        return env[code.output] > 0.0
+
+    assert passes(0.0) and passes(8.0)
+    assert not passes(1e4) and not passes(float("inf")) and not passes(float("nan"))

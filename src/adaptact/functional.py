@@ -56,6 +56,7 @@ __all__ = [
     "polynomial",
     "rational",
     "rpau",
+    "rpau_training",
     "rpau_noise",
     "rrelu_uniform_source",
     "scaled",
@@ -177,7 +178,7 @@ _RRELU_UNIFORM: ContextVar[Callable[[Tensor], Tensor]] = ContextVar("adaptact_rr
 
 @contextmanager
 def rrelu_uniform_source(draw: Callable[[Tensor], Tensor]) -> Iterator[None]:
-    """Within the block, RReLU in training takes its uniforms from ``draw(x)`` (same shape as ``x``)."""
+    """Within the block, RReLU and RPAU in training take their uniforms from ``draw(t)`` (same shape as ``t``)."""
     token = _RRELU_UNIFORM.set(draw)
     try:
         yield
@@ -633,15 +634,25 @@ def rpau_noise(
 ) -> tuple[Tensor, Tensor]:
     r"""Draw RPAU's multiplicative noise :math:`u \sim U(-\delta, \delta)`, one per element and coefficient.
 
-    Returns tensors of shape ``x.shape + (m+1,)`` and ``x.shape + (n,)``.
+    Returns tensors of shape ``x.shape + (m+1,)`` and ``x.shape + (n,)``. Without ``generator``
+    the uniforms come, in one draw of shape ``x.shape + (m+1+n,)`` (numerator first), from the
+    current uniform source (:func:`rrelu_uniform_source`; torch's generator by default), so that
+    the fused kernel's double backward can replay its own counter-hash draws.
     """
     dtype = compute_dtype(x)
+    m1, n = numerator.shape[-1], denominator.shape[-1]
+    if generator is None:
+        u = _RRELU_UNIFORM.get()(torch.empty(x.shape + (m1 + n,), dtype=dtype, device=x.device)).to(dtype)
+    else:
+        u = torch.rand(x.shape + (m1 + n,), dtype=dtype, device=x.device, generator=generator)
+    u = (2.0 * u - 1.0) * delta
+    return u[..., :m1], u[..., m1:]
 
-    def draw(k: int) -> Tensor:
-        u = torch.rand(x.shape + (k,), dtype=dtype, device=x.device, generator=generator)
-        return (2.0 * u - 1.0) * delta
 
-    return draw(numerator.shape[-1]), draw(denominator.shape[-1])
+def rpau_training(x: Tensor, numerator: Tensor, denominator: Tensor, delta: float, form: str = "A") -> Tensor:
+    r"""RPAU in training: :func:`rpau` with fresh noise from :func:`rpau_noise` (the fused kernels' reference)."""
+    ua, ub = rpau_noise(x, numerator, denominator, delta)
+    return rpau(x, numerator, denominator, ua, ub, form)
 
 
 def rpau(

@@ -7,6 +7,9 @@ Two layouts of the float32 input, both contiguous:
   ``CHUNK`` elements; a chunk loads its parameters once, runs one SIMD loop,
   sums its parameter gradients in float32 registers and adds them to its
   thread's float64 accumulator (one addition per chunk, no atomics).
+  A program whose formulas have a ``fast`` variant (PAU: direct Horner) runs it
+  on the chunk first and keeps it when the chunk's largest ``|x|`` passes the
+  formulas' guards; otherwise the chunk is recomputed by the overflow-free form.
 - *columns*: ``N x J`` where column ``j`` has its own parameters, stored as a
   ``P x J`` table (per-channel units whose channels hold few elements, e.g.
   ``(N, features)``). Gradients accumulate per thread in float32 column sums
@@ -29,10 +32,12 @@ Exported functions (all work is split over ``nthreads`` OpenMP threads):
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from importlib import resources
+from typing import Optional
 
-from adaptact.kernels.program import KernelCode, Program
+from adaptact.kernels.program import KernelCode, Program, Term
 
 __all__ = ["c_source", "CHUNK"]
 
@@ -78,38 +83,85 @@ def _row_body(code: KernelCode, varying: tuple, i: str, dx: bool, sums: list[str
     return lines
 
 
-def _row_chunk(program: Program, name: str, code: KernelCode, dx: bool, grads: bool) -> str:
+def _row_args(code: KernelCode) -> str:
+    if code.grads:
+        return ("const float *restrict xs, const float *restrict dys, const float *restrict th, "
+                "float *restrict dxs, int64_t n, int64_t base, uint64_t seed, double *restrict acc")
+    return "const float *restrict xs, float *restrict ys, const float *restrict th, int64_t n, int64_t base, uint64_t seed"
+
+
+def _row_loops(
+    program: Program, code: KernelCode, dx: bool, grads: bool, track_max: bool
+) -> tuple[list[str], list[str]]:
+    """``(loops, flush)``: the chunk's element loops (at 4-space indent), and the addition of the
+    gradient sums to ``acc``. With ``track_max``, the loops also leave the chunk's largest
+    :math:`|x|` in ``xmax`` (NaN ignored)."""
+    invariant, varying = code.split_invariant()
+    lines = [_statements(invariant, "    ")]
+    track = "{ const float ax_ = fabsf(x); %s = ax_ > %s ? ax_ : %s; }"
+    if not grads:
+        if track_max:
+            lines += ["    float xmax = 0.0f;", "    #pragma omp simd reduction(max:xmax)"]
+        else:
+            lines.append("    #pragma omp simd")
+        lines.append("    for (int64_t i = 0; i < n; ++i) {")
+        lines += _row_body(code, varying, "i", dx, [], "", "        ")
+        if track_max:
+            lines.append("        " + track % ("xmax", "xmax", "xmax"))
+        lines.append("    }")
+        return lines, []
+    sums = [f"lane{k}" for k in range(program.num_slots)]
+    lines += [f"    float {s}[LANES] = {{0.0f}};" for s in sums]
+    if track_max:
+        lines.append("    float lmax[LANES] = {0.0f};")
+    lines += ["    int64_t i0 = 0;", "    for (; i0 + LANES <= n; i0 += LANES) {",
+              "        #pragma omp simd", "        for (int l = 0; l < LANES; ++l) {",
+              "            const int64_t i = i0 + l;"]
+    lines += _row_body(code, varying, "i", dx, sums, "l", "            ")
+    if track_max:
+        lines.append("            " + track % ("lmax[l]", "lmax[l]", "lmax[l]"))
+    lines += ["        }", "    }", "    for (int64_t i = i0; i < n; ++i) {"]
+    lines += _row_body(code, varying, "i", dx, sums, "0", "        ")
+    if track_max:
+        lines.append("        " + track % ("lmax[0]", "lmax[0]", "lmax[0]"))
+    lines.append("    }")
+    if track_max:
+        lines.append("    float xmax = 0.0f;")
+        lines.append("    for (int l = 0; l < LANES; ++l) xmax = lmax[l] > xmax ? lmax[l] : xmax;")
+    flush = []
+    for k, s in enumerate(sums):
+        scaled = f"t * (double){code.scales[k]}" if code.scales[k] else "t"
+        flush.append(f"    {{ double t = 0.0; for (int l = 0; l < LANES; ++l) t += {s}[l]; acc[{k}] += {scaled}; }}")
+    return lines, flush
+
+
+def _row_chunk(program: Program, name: str, backward: bool, dx: bool, grads: bool) -> str:
     """One chunk of a row: a SIMD loop with the parameters (and what depends on them only) in registers.
 
     Parameter gradients are summed in ``LANES`` float32 partial sums per slot (a
     fixed-width inner loop that the compiler maps onto vector registers),
     added up in float64 at the end of the chunk and multiplied there by the
     slot's parameter-only scale.
+
+    With a :func:`fast_variant`, the chunk runs the fast program first, tracking its largest
+    :math:`|x|`; when that passes every guard its results stand, else the chunk is computed
+    again by the (overflow-free) program and the fast results are overwritten and discarded.
     """
-    args = "const float *restrict xs, float *restrict ys, const float *restrict th, int64_t n, int64_t base, uint64_t seed"
-    if code.grads:
-        args = ("const float *restrict xs, const float *restrict dys, const float *restrict th, "
-                "float *restrict dxs, int64_t n, int64_t base, uint64_t seed, double *restrict acc")
-    invariant, varying = code.split_invariant()
-    lines = [f"static void {name}({args}) {{", _slots(program, "th[{k}]", "    "), _statements(invariant, "    ")]
-    if not grads:
-        lines += ["    #pragma omp simd", "    for (int64_t i = 0; i < n; ++i) {"]
-        lines += _row_body(code, varying, "i", dx, [], "", "        ")
-        lines += ["    }", "}"]
-        return "\n".join(lines)
-    sums = [f"lane{k}" for k in range(program.num_slots)]
-    lines += [f"    float {s}[LANES] = {{0.0f}};" for s in sums]
-    lines += ["    int64_t i0 = 0;", "    for (; i0 + LANES <= n; i0 += LANES) {",
-              "        #pragma omp simd", "        for (int l = 0; l < LANES; ++l) {",
-              "            const int64_t i = i0 + l;"]
-    lines += _row_body(code, varying, "i", dx, sums, "l", "            ")
-    lines += ["        }", "    }", "    for (int64_t i = i0; i < n; ++i) {"]
-    lines += _row_body(code, varying, "i", dx, sums, "0", "        ")
-    lines.append("    }")
-    for k, s in enumerate(sums):
-        scaled = f"t * (double){code.scales[k]}" if code.scales[k] else "t"
-        lines.append(f"    {{ double t = 0.0; for (int l = 0; l < LANES; ++l) t += {s}[l]; acc[{k}] += {scaled}; }}")
-    lines.append("}")
+    code = program.backward_code() if backward else program.forward_code()
+    lines = [f"static void {name}({_row_args(code)}) {{", _slots(program, "th[{k}]", "    ")]
+    variant = fast_variant(program)
+    if variant is not None:
+        fast, guards = variant
+        fast_code = fast.backward_code() if backward else fast.forward_code()
+        loops, flush = _row_loops(fast, fast_code, dx, grads, track_max=True)
+        lines += ["    {"] + loops + ["    int ok = 1;"]
+        for g in guards:
+            gcode = g.forward_code()
+            lines += ["    {", "        const float x = xmax;", _statements(gcode.statements, "        "),
+                      f"        ok = ok && {gcode.output} > 0.0f;", "    }"]
+        lines += ["    if (ok) {"] + flush + ["        return;", "    }", "    }"]
+    loops, flush = _row_loops(program, code, dx, grads, track_max=False)
+    lines += loops + flush + ["}"]
     return "\n".join(lines)
 
 
@@ -205,6 +257,22 @@ void bwd_cols(const float *xs, const float *dys, const float *tab, float *dxs, d
 """
 
 
+def fast_variant(program: Program) -> Optional[tuple[Program, tuple[Program, ...]]]:
+    """``(fast program, guard programs)`` when every term has a ``fast`` formula and the input is ``x`` itself.
+
+    Each guard program computes, at ``x`` = the block's largest :math:`|x|`, a value that is
+    positive when its term's fast formula is safe on the whole block.
+    """
+    terms = program.terms
+    if program.input_scale is not None or program.input_shift is not None:
+        return None
+    if not terms or any(t.formula.fast is None or t.formula.fast_guard is None for t in terms):
+        return None
+    fast = dataclasses.replace(program, terms=tuple(dataclasses.replace(t, formula=t.formula.fast) for t in terms))
+    guards = tuple(Program((Term(t.formula.fast_guard, None, t.params),), program.num_slots) for t in terms)
+    return fast, guards
+
+
 def c_source(program: Program) -> str:
     """The complete C translation unit of ``program`` (includes ``cmath.h``'s text)."""
     prelude = resources.files("adaptact.kernels").joinpath("cmath.h").read_text()
@@ -214,10 +282,10 @@ def c_source(program: Program) -> str:
         prelude,
         f"#define NSLOT {program.num_slots}\n#define CHUNK {CHUNK}\n#define FLUSH {FLUSH}\n#define LANES {LANES}\n"
         f"#define PARALLEL_MIN {PARALLEL_MIN}",
-        _row_chunk(program, "row_forward", fwd, dx=False, grads=False),
-        _row_chunk(program, "row_backward", bwd, dx=True, grads=True),
-        _row_chunk(program, "row_backward_input", bwd, dx=True, grads=False),
-        _row_chunk(program, "row_backward_params", bwd, dx=False, grads=True),
+        _row_chunk(program, "row_forward", backward=False, dx=False, grads=False),
+        _row_chunk(program, "row_backward", backward=True, dx=True, grads=True),
+        _row_chunk(program, "row_backward_input", backward=True, dx=True, grads=False),
+        _row_chunk(program, "row_backward_params", backward=True, dx=False, grads=True),
         _col_row(program, "col_forward", fwd, dx=False, grads=False),
         _col_row(program, "col_backward", bwd, dx=True, grads=True),
         _col_row(program, "col_backward_input", bwd, dx=True, grads=False),

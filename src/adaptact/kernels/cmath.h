@@ -22,33 +22,41 @@ static inline float f_horner(const float *c, int n, float x) {
     return p;
 }
 
-/* Cephes' expf polynomial, and the Taylor coefficients 1/8! .. 1/2! of expm1 */
+/* Cephes' expf polynomial */
 static const float EXP_POLY[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
                                   4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
-static const float EXPM1_TAYLOR[7] = {2.48015873e-5f, 1.98412698e-4f, 1.38888889e-3f, 8.33333333e-3f,
-                                      4.16666667e-2f, 1.66666667e-1f, 0.5f};
 
-/* e^x = 2^n e^r, n = round(x / ln 2), r = x - n ln 2 (Cody-Waite, two parts), e^r by a
- * degree-7 polynomial (Cephes' expf). n is rounded by adding 1.5 * 2^23, which leaves n in the
- * low bits of the sum, so 2^n is built from those bits. Below -87.33 the result is 0 (no
- * subnormals); above 88.37, where e^x nears the float32 maximum, it is inf. */
-static inline float f_exp(float x) {
-    const float xc = x > 88.37626f ? 88.37626f : (x < -87.33654f ? -87.33654f : x);
+/* The shared reduction of e^x and e^x - 1: x clamped to [-87.33654, 88.37626] (NaN passes), n =
+ * round(x / ln 2), r = x - n ln 2 (Cody-Waite, two parts), *em_r = e^r - 1 = r + r^2 P(r) (Cephes'
+ * expf polynomial) and the return value 2^n. n is rounded by adding 1.5 * 2^23, which leaves n in
+ * the low bits of the sum, so 2^n is built from those bits (-126 <= n <= 127: always a normal
+ * float). Only the input is clamped, no select on the result: f_exp and f_expm1 of the same x
+ * inline to the same instructions, which the compiler computes once. */
+static inline float f_exp_reduce(float x, float *em_r) {
+    const float xc = x > 88.37626f ? 88.37626f : (x < -88.0f ? -88.0f : x);
     const float t = xc * 1.44269504088896341f + 12582912.0f;
     const float n = t - 12582912.0f;
     const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
-    const float p = f_horner(EXP_POLY, 6, r) * r * r + r + 1.0f;
+    *em_r = f_horner(EXP_POLY, 6, r) * r * r + r;
     union { float f; int32_t i; } bits = { t }, scale;
     scale.i = (bits.i - 0x4B3FFF81) << 23; /* (n + 127) << 23 */
-    const float e = p * scale.f;
-    return x > 88.37626f ? INFINITY : (x < -87.33654f ? 0.0f : e);
+    return scale.f;
 }
 
-/* e^x - 1: the Taylor series to x^8 / 8! for |x| < 1/2 (error below 1e-8 relative), else e^x - 1 */
+/* e^x = 2^n (1 + (e^r - 1)): 0 below x = -87.68; saturates at 2.4e38 above x = 88.376 (not inf:
+ * callers cap x far below, or need only a huge value) */
+static inline float f_exp(float x) {
+    float em_r;
+    const float s = f_exp_reduce(x, &em_r);
+    return (em_r + 1.0f) * s;
+}
+
+/* e^x - 1 = 2^n (e^r - 1) + (2^n - 1), in one pass: for |x| < ln(2)/2, n = 0 and it is
+ * e^x - 1 = x + x^2 P(x) itself (accurate near 0); 2^n - 1 is exact for n >= -24 */
 static inline float f_expm1(float x) {
-    const float p = f_horner(EXPM1_TAYLOR, 7, x) * x * x + x;
-    const float big = f_exp(x) - 1.0f;
-    return fabsf(x) < 0.5f ? p : big;
+    float em_r;
+    const float s = f_exp_reduce(x, &em_r);
+    return em_r * s + (s - 1.0f);
 }
 
 /* log(1 + t), for 0 <= t <= 1 only: Cephes' logf polynomial on r in [sqrt(1/2) - 1, sqrt(2) - 1],

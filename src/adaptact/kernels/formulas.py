@@ -17,10 +17,12 @@ ReLU's derivative at 0 is 0; PReLU's branch at 0 is the identity).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["Formula", "basis_formula", "agumbel_formula", "arelu_formula", "pau_formula", "FUSED_BASES"]
+__all__ = ["Formula", "basis_formula", "basis_formulas", "agumbel_formula", "arelu_formula", "pau_formula",
+           "rpau_formula", "FUSED_BASES"]
 
 Statement = tuple[str, str]
 
@@ -40,6 +42,11 @@ class Formula:
             optionally ``s_<p>``, a value of the parameters alone, in which case
             the derivative is ``s_<p> * d_<p>`` (kernels apply the scale once per block).
         stochastic: whether ``value`` draws ``uniform(seed, idx)`` (RReLU in training).
+        fast: optionally, the same function written more cheaply, valid on a block of inputs
+            wherever ``fast_guard`` allows it (PAU: direct Horner, no ``1/x`` far form).
+        fast_guard: a formula of the same parameters whose ``f``, evaluated at ``x`` = the
+            largest :math:`|x|` of a block, is positive when ``fast`` computes every element of
+            that block without overflow (a NaN or infinite ``x`` must make it non-positive).
     """
 
     name: str
@@ -47,6 +54,8 @@ class Formula:
     value: tuple[Statement, ...]
     derivative: tuple[Statement, ...]
     stochastic: bool = False
+    fast: "Formula | None" = None
+    fast_guard: "Formula | None" = None
 
 
 def _fixed(name: str, value: list[Statement], dx: str, pre: list[Statement] = ()) -> Formula:
@@ -129,6 +138,16 @@ _RRELU_TRAINING = Formula(
     stochastic=True,
 )
 
+# SiLU and Mish in one blend (AdAct) share one division: with d1 = 1 + e^x, d2 = n + 2 (n = e^x (e^x + 2))
+# and rd = 1 / (d1 d2), sigmoid = e^x d2 rd and tanh(softplus) = n d1 rd; x <= 20 keeps d1 d2 below 1.1e26
+_SHARED_RECIPROCAL = [_EX, ("mn", "ex * (ex + 2.0)"), ("rd", "1.0 / ((1.0 + ex) * (mn + 2.0))"),
+                      ("sg", "ex * (mn + 2.0) * rd")]
+_SHARING: dict[str, Formula] = {
+    "silu": _fixed("silu_shared", _SHARED_RECIPROCAL + [("f", "x * sg")], "sg * (1.0 + x * (1.0 - sg))"),
+    "mish": _fixed("mish_shared", _SHARED_RECIPROCAL + [("mt", "mn * (1.0 + ex) * rd"), ("f", "x * mt")],
+                   "mt + x * (1.0 - mt * mt) * sg"),
+}
+
 #: the basis functions the fused kernels compute (``gelu`` is left to the reference)
 FUSED_BASES = frozenset(_BASES) | {"swish"}
 
@@ -140,6 +159,15 @@ def basis_formula(name: str, training: bool = False) -> Formula:
     if name == "rrelu" and training:
         return _RRELU_TRAINING
     return _BASES[name]
+
+
+def basis_formulas(names: tuple[str, ...], training: bool = False) -> tuple[Formula, ...]:
+    """The formulas of a blend's basis: :func:`basis_formula` each, except that SiLU (or swish) and
+    Mish together take the variants that share one division (identical statements, which
+    the program computes once)."""
+    canonical = ["silu" if n == "swish" else n for n in names]
+    share = "silu" in canonical and "mish" in canonical
+    return tuple(_SHARING[n] if share and n in _SHARING else basis_formula(n, training) for n in canonical)
 
 
 @lru_cache(maxsize=None)
@@ -203,6 +231,47 @@ def arelu_formula(cdf: str) -> Formula:
     )
 
 
+_WORD = re.compile(r"\b([A-Za-z_]\w*)\b(\()?")
+
+
+def _renamed(expr: str, names: dict[str, str]) -> str:
+    return _WORD.sub(lambda mt: mt.group(0) if mt.group(2) else names.get(mt.group(1), mt.group(1)), expr)
+
+
+@lru_cache(maxsize=None)
+def rpau_formula(m: int, n: int, form: str, delta: float) -> Formula:
+    r"""RPAU in training: the PAU of :func:`pau_formula` with each coefficient :math:`c` replaced per
+    element by :math:`c\,(1+u)`, :math:`u = \delta\,(2U - 1) \sim U(-\delta, \delta)`.
+
+    Coefficient ``k`` (``a0 .. am`` then ``b1 .. bn``, ``K = m+1+n`` of them) of element ``idx``
+    draws :math:`U` = ``uniform(seed, idx * K + k)``: the numbers that
+    :func:`adaptact.kernels.fused.counter_uniform` gives for a tensor of shape ``x.shape + (K,)``
+    (what :func:`adaptact.functional.rpau_noise` draws, numerator first), so backward and the
+    reference's double backward see the same noise. :math:`\partial f/\partial c =
+    (1+u)\,\partial f/\partial \tilde c` at the noisy coefficient :math:`\tilde c`; the
+    parameter-only scales (form A's :math:`\mathrm{sign}(b_k)`, unchanged by :math:`1+u > 0`)
+    stay per block. Always the overflow-free form (no fast variant). ``delta < 1``.
+    """
+    base = pau_formula(m, n, form)
+    K = len(base.params)
+    lit = f"{float(delta):.9e}"
+    noisy = {p: f"n_{p}" for p in base.params}
+    value: list[Statement] = []
+    for k, p in enumerate(base.params):
+        value += [(f"u_{p}", f"{lit} * (2.0 * uniform(seed, idx * {K} + {k}) - 1.0)"),
+                  (f"n_{p}", f"{p} * (1.0 + u_{p})")]
+    value += [(name, _renamed(expr, noisy)) for name, expr in base.value]
+    grads = {f"d_{p}": f"dn_{p}" for p in base.params}
+    deriv: list[Statement] = []
+    for name, expr in base.derivative:
+        if name.startswith("s_"):
+            deriv.append((name, expr))
+        else:
+            deriv.append((grads.get(name, name), _renamed(_renamed(expr, grads), noisy)))
+    deriv += [(f"d_{p}", f"dn_{p} * (1.0 + u_{p})") for p in base.params]
+    return Formula(f"rpau{form}_{m}_{n}_{lit}", base.params, tuple(value), tuple(deriv), stochastic=True)
+
+
 def _polynomial_formula(m: int) -> Formula:
     r"""The polynomial :math:`f = \sum_{j=0}^{m} a_j x^j` (a PAU with ``n = 0``; SLAF), by Horner's rule.
 
@@ -235,6 +304,73 @@ def _chain(expr: str, factor: str, k: int) -> str:
     return " * ".join([f"({expr})"] + [factor] * k) if k > 0 else expr
 
 
+def _pau_direct_formula(m: int, n: int, form: str) -> Formula:
+    r"""The PAU :math:`f = P/Q` by Horner's rule in :math:`x` at every :math:`|x|` (cheap; overflows for large x).
+
+    With :math:`q = 1/Q` (one division): :math:`f_x = (P' - f\,Q')\,q`, :math:`f_{a_j} = x^j q`, and
+    :math:`f_{b_k} = -f\,q\,\mathrm{sign}(b_k)\,|x|^k` (form A) or :math:`-f\,q\,\mathrm{sign}(R)\,x^k`
+    (form B, :math:`R = \sum_k b_k x^k`). Every intermediate is at most
+    :math:`K (1 + A)(1 + K B) \max(1, |x|)^{m+n}` with :math:`A = \sum_j |a_j|`,
+    :math:`B = \sum_k |b_k|`, :math:`K = \max(m, n, 1)`: :func:`_pau_direct_guard` bounds it.
+    """
+    a = [f"a{j}" for j in range(m + 1)]
+    b = [f"b{k}" for k in range(1, n + 1)]
+    value: list[Statement] = [(f"h{m}", a[m])]
+    value += [(f"h{j}", f"h{j + 1} * x + {a[j]}") for j in range(m - 1, -1, -1)]
+    deriv: list[Statement] = []
+    if m == 0:
+        deriv.append(("dp", "0.0"))
+    else:
+        deriv.append((f"e{m}", f"{float(m)} * {a[m]}"))
+        deriv += [(f"e{j}", f"e{j + 1} * x + {float(j)} * {a[j]}") for j in range(m - 1, 0, -1)]
+        deriv.append(("dp", "e1"))
+    if form == "A":
+        value.append(("ax", "abs(x)"))
+        value.append((f"s{n}", f"abs({b[n - 1]})"))
+        value += [(f"s{k}", f"s{k + 1} * ax + abs({b[k - 1]})") for k in range(n - 1, 0, -1)]
+        value.append(("q", "1.0 + s1 * ax"))
+        deriv.append((f"u{n}", f"{float(n)} * abs({b[n - 1]})"))
+        deriv += [(f"u{k}", f"u{k + 1} * ax + {float(k)} * abs({b[k - 1]})") for k in range(n - 1, 0, -1)]
+        deriv.append(("dq", "sign(x) * u1"))
+    else:
+        value.append((f"r{n}", b[n - 1]))
+        value += [(f"r{k}", f"r{k + 1} * x + {b[k - 1]}") for k in range(n - 1, 0, -1)]
+        value += [("rr", "r1 * x"), ("q", "1.0 + abs(rr)")]
+        deriv.append((f"v{n}", f"{float(n)} * {b[n - 1]}"))
+        deriv += [(f"v{k}", f"v{k + 1} * x + {float(k)} * {b[k - 1]}") for k in range(n - 1, 0, -1)]
+        deriv += [("sr", "sign(rr)"), ("dq", "sr * v1")]
+    value += [("iq", "1.0 / q"), ("f", "h0 * iq")]
+    deriv.append(("dx", "(dp - f * dq) * iq"))
+    # x^j / Q and -f |x|^k / Q (form A) or -f x^k / Q (form B), each from the previous by one product
+    deriv.append(("d_a0", "iq"))
+    deriv += [(f"d_{a[j]}", f"d_{a[j - 1]} * x") for j in range(1, m + 1)]
+    deriv.append(("w0", "-f * iq" if form == "A" else "-f * iq * sr"))
+    deriv += [(f"w{k}", f"w{k - 1} * {'ax' if form == 'A' else 'x'}") for k in range(1, n + 1)]
+    for k in range(1, n + 1):
+        deriv.append((f"d_{b[k - 1]}", f"w{k}"))
+        if form == "A":
+            deriv.append((f"s_{b[k - 1]}", f"sign({b[k - 1]})"))
+    return Formula(f"pau{form}_{m}_{n}_direct", tuple(a + b), tuple(value), tuple(deriv))
+
+
+#: the largest intermediate the direct PAU may form (far below the float32 maximum 3.4e38, so that
+#: ``dy`` times it stays finite too for any ``|dy| < 3e8``)
+_DIRECT_LIMIT = "1.0e30"
+
+
+def _pau_direct_guard(m: int, n: int) -> Formula:
+    r"""Positive at ``x`` = :math:`\max|x|` of a block when the direct PAU's bound
+    :math:`K (1 + A)(1 + K B) \max(1, x)^{m+n}` is below ``1e30`` (false for NaN or infinite x or parameters)."""
+    a = [f"a{j}" for j in range(m + 1)]
+    b = [f"b{k}" for k in range(1, n + 1)]
+    k = float(max(m, n, 1))
+    value = [("xm", "max(x, 1.0)"), ("pw", _power("xm", m + n)),
+             ("sa", " + ".join(["1.0"] + [f"abs({c})" for c in a])),
+             ("sb", " + ".join(["1.0"] + [f"{k} * abs({c})" for c in b])),
+             ("bound", f"{k} * sa * sb * pw"), ("f", f"where(bound < {_DIRECT_LIMIT}, 1.0, 0.0)")]
+    return Formula(f"pau_{m}_{n}_guard", tuple(a + b), tuple(value), ())
+
+
 @lru_cache(maxsize=None)
 def pau_formula(m: int, n: int, form: str) -> Formula:
     r"""The PAU :math:`f = P/Q` of degrees ``(m, n)`` and ``form`` (see :func:`adaptact.functional.pau`).
@@ -256,6 +392,9 @@ def pau_formula(m: int, n: int, form: str) -> Formula:
     :math:`f_{b_k} = -f\,\mathrm{sign}(b_k)\,|z|^{k\text{ or }n-k}/Q_z` (form A) or
     :math:`-f\,\mathrm{sign}(R)\,z^{k\text{ or }n-k}/Q_z` (form B). Every product is
     formed so that no intermediate exceeds the result. ``n = 0`` is a polynomial (no far form needed).
+
+    Its ``fast`` variant, :func:`_pau_direct_formula`, is the plain Horner evaluation in :math:`x`; a
+    kernel uses it for a block whose largest :math:`|x|` passes :func:`_pau_direct_guard`.
     """
     if n == 0:
         poly = _polynomial_formula(m)
@@ -333,4 +472,5 @@ def pau_formula(m: int, n: int, form: str) -> Formula:
             deriv += [(f"d_{b[k - 1]}", f"-(f * abs({sel})) * iq"), (f"s_{b[k - 1]}", f"sign({b[k - 1]})")]
         else:
             deriv.append((f"d_{b[k - 1]}", f"-(f * sr * {sel}) * iq"))
-    return Formula(f"pau{form}_{m}_{n}", tuple(a + b), tuple(value), tuple(deriv))
+    return Formula(f"pau{form}_{m}_{n}", tuple(a + b), tuple(value), tuple(deriv),
+                   fast=_pau_direct_formula(m, n, form), fast_guard=_pau_direct_guard(m, n))

@@ -19,7 +19,15 @@ import torch
 from torch import Tensor
 
 from adaptact import functional as AF
-from adaptact.kernels.formulas import FUSED_BASES, agumbel_formula, arelu_formula, basis_formula, pau_formula
+from adaptact.kernels.formulas import (
+    FUSED_BASES,
+    agumbel_formula,
+    arelu_formula,
+    basis_formula,
+    basis_formulas,
+    pau_formula,
+    rpau_formula,
+)
 from adaptact.kernels.program import Program, Term
 
 __all__ = ["Lowered", "LOWERINGS"]
@@ -69,8 +77,7 @@ def _basis_terms(basis: Sequence[str], training: bool, first_param_slot: int, we
     if unknown:
         return f"basis functions {unknown} have no fused formula"
     terms, slot = [], first_param_slot
-    for j, name in enumerate(basis):
-        f = basis_formula(name, training)
+    for j, f in enumerate(basis_formulas(tuple(basis), training)):
         terms.append(Term(f, j if weighted else None, tuple(range(slot, slot + len(f.params)))))
         slot += len(f.params)
     return terms
@@ -90,6 +97,18 @@ def lower_pau(x: Tensor, numerator: Tensor, denominator: Tensor, form: str = "A"
         return "a PAU needs at least one numerator coefficient"
     program = Program((Term(pau_formula(m, n, form), None, tuple(range(m + 1 + n))),), m + 1 + n)
     return _lower(x, [(numerator, 1), (denominator, 1)], program)
+
+
+def lower_rpau_training(x: Tensor, numerator: Tensor, denominator: Tensor, delta: float, form: str = "A") -> Lowering:
+    """:func:`adaptact.functional.rpau_training`: the PAU lowering with the noisy formula."""
+    if not 0.0 <= delta < 1.0:
+        return f"RPAU noise delta {delta!r} outside [0, 1) (the fused kernel needs 1 + u > 0)"
+    lowered = lower_pau(x, numerator, denominator, form)
+    if isinstance(lowered, str):
+        return lowered
+    m, n = numerator.shape[-1] - 1, denominator.shape[-1]
+    program = Program((Term(rpau_formula(m, n, form, float(delta)), None, tuple(range(m + 1 + n))),), m + 1 + n)
+    return Lowered(program, lowered.theta)
 
 
 def lower_slaf(x: Tensor, coefficients: Tensor) -> Lowering:
@@ -187,6 +206,7 @@ def lower_arelu(x: Tensor, rho: Tensor, cdf: str = "exponential") -> Lowering:
 #: family name -> lowering, for the families the fused engines serve
 LOWERINGS = {
     "pau": lower_pau,
+    "rpau_training": lower_rpau_training,
     "slaf": lower_slaf,
     "blend": lower_blend,
     "scaled": lower_scaled,
