@@ -36,7 +36,7 @@ from adaptact.kernels.dispatch import (
 
 __all__ = [
     "KernelUnavailable", "abu", "adact", "affine", "agumbel", "arelu", "available", "blend", "current",
-    "implementations", "pau", "record", "scaled", "slaf", "swish_beta", "use",
+    "implementations", "pau", "record", "rpau_training", "scaled", "slaf", "swish_beta", "use",
 ]
 
 
@@ -59,6 +59,7 @@ swish_beta = _dispatched("swish_beta")
 affine = _dispatched("affine")
 agumbel = _dispatched("agumbel")
 arelu = _dispatched("arelu")
+rpau_training = _dispatched("rpau_training")
 
 
 def abu(

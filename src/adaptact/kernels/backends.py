@@ -35,6 +35,7 @@ FAMILIES: dict[str, Callable[..., Tensor]] = {
     "affine": AF.affine,
     "agumbel": AF.agumbel,
     "arelu": AF.arelu,
+    "rpau_training": AF.rpau_training,
 }
 
 FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)

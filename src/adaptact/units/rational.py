@@ -121,9 +121,8 @@ class RPAU(PAU):
     def compute(self, x: Tensor) -> Tensor:
         if not self.training or self.delta == 0:
             return kernels.pau(x, self.numerator, self.denominator, self.form)
-        # the fused kernels draw the noise in place once the dispatcher serves the "rpau_training" family
-        fused = getattr(kernels, "rpau_training", AF.rpau_training)
-        return fused(x, self.numerator, self.denominator, self.delta, self.form)
+        # the fused kernel draws each element's coefficient noise from a counter hash, in place
+        return kernels.rpau_training(x, self.numerator, self.denominator, self.delta, self.form)
 
     def _repr_options(self) -> dict[str, Any]:
         return {**super()._repr_options(), "delta": self.delta}
