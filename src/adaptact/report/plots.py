@@ -305,7 +305,14 @@ def alpha_histogram(exp: Experiment, records: Sequence[RunRecord], folder: Path)
     return [_save(fig, folder / f"{exp.name}-alpha-histogram.png")]
 
 
+def _pruning(exp: Experiment, records: Sequence[RunRecord], folder: Path) -> list[Path]:
+    from adaptact.report.pruning_figure import accuracy_against_pruning  # it imports this module's helpers
+
+    return accuracy_against_pruning(exp, records, folder)
+
+
 FIGURES: dict[str, Callable[[Experiment, Sequence[RunRecord], Path], list[Path]]] = {
+    "pruning": _pruning,
     "activations": learned_activations,
     "curves": training_curves,
     "parameters": parameter_trajectories,

@@ -19,9 +19,10 @@ from torch import nn
 from adaptact.models import create_model, model_info
 from adaptact.params import activation_parameters, activation_units
 from adaptact.surgery import hardened_choices
-from adaptact.train.evaluate import evaluate, loss_and_correct
+from adaptact.train.evaluate import evaluate, loss_and_correct, top_k_accuracy
 from adaptact.train.guard import NonFiniteLoss, diagnose_nonfinite
 from adaptact.train.optim import apply_max_norm, build_optimizer, build_schedule, penalty, steps_for
+from adaptact.train.pruning import apply_pruning, pruning_summary
 from adaptact.train.record import RunRecord, environment
 from adaptact.train.recorders import ActivationRecorder, PreactivationRecorder, activation_state
 from adaptact.train.selection import posthoc_checkpoint
@@ -190,6 +191,7 @@ def run(spec: RunSpec | dict, *, data=None) -> RunRecord:
     torch.manual_seed(spec.seed)
     model = build_model_for(spec, record.data).to(device)
     _initialise_activations(model, spec)
+    apply_pruning(model, spec.prune)
     act_ids = {id(p) for p in activation_parameters(model)}
     x_train, y_train = data.x_train, data.y_train
     n_train = len(x_train)
@@ -285,8 +287,12 @@ def run(spec: RunSpec | dict, *, data=None) -> RunRecord:
     choices = hardened_choices(model) if any(hasattr(m, "hardened") for m in model.modules()) else {}
     record.hardened = choices or None
     record.curves = curves
+    record.pruning = pruning_summary(model, spec.prune)
     if record.status == "ok":
         record.metrics = _metrics(spec, curves, checkpoint_test, total_steps)
+        if spec.top_k:
+            record.metrics[f"test_top{spec.top_k}_accuracy"] = top_k_accuracy(
+                model, data.x_test, data.y_test, spec.top_k, spec.eval_batch_size)
     record.throughput = seen / train_seconds if train_seconds else None
     record.wall_time = time.perf_counter() - start
     return record
