@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -101,9 +102,9 @@ def write_synthetic_image_folders(root: Path, classes: int = 8, per_class: int =
 def read_imagenet_synthetic(*, classes: int = 8, per_class: int = 4, eval_per_class: int = 2,
                             image_size: int = 224, resize_size: int = 256, workers: int = 2,
                             cache_dir: str | Path | None | bool = None) -> RawData:
-    """A synthetic ImageNet-layout folder (written once into the cache folder), streamed like ImageNet:
-    the smoke run of ``pau-imagenet``'s quick profile."""
-    base = Path(cache_root(None if cache_dir in (None, False) else cache_dir))
+    """A synthetic ImageNet-layout folder (written once into the cache folder, or the temporary folder when
+    ``cache_dir=False``), streamed like ImageNet: the smoke run of ``pau-imagenet``'s quick profile."""
+    base = Path(tempfile.gettempdir()) / "adaptact" if cache_dir is False else cache_root(cache_dir)
     root = base / f"imagenet-synthetic-{classes}x{per_class}+{eval_per_class}"
     if not (root / "val").is_dir():
         tmp = root.with_name(root.name + f".tmp{os.getpid()}")
