@@ -122,7 +122,7 @@ QUICK = Profile(
     column_rows=_roots(QUICK_NETWORK, QUICK_LEVELS, QUICK_CANDIDATES),
     expect="VGG-8 (widths / 4, 10k images, 2 epochs per level), levels 0, 30, 50 %, PAU against ReLU: accuracy at "
            "50 % at most that at 0 % for both; PAU at least ReLU - 2 pp at every level; removed filters stay zero",
-    budget="about 3 minutes on 2 CPU cores (three rounds of two runs)",
+    budget="measured: 4.6 min wall, 140 CPU-s, on 2 cores shared with other jobs (three rounds of two runs)",
     checks=(*(C.cell_gap((row, QUICK_COLUMNS[0]), (row, QUICK_COLUMNS[-1]), 0.0,
                          f"{row}: accuracy at 50 % at most that at 0 %") for row in ("PAU", BEST)),
             *(C.no_worse_than("PAU", BEST, col, 2.0) for col in QUICK_COLUMNS),
