@@ -25,8 +25,8 @@ def _pixels(arrays, prefix="train"):
 def test_list_datasets():
     listing = data.list_datasets()
     assert list(listing) == ["mnist", "fashion-mnist", "cifar10", "cifar100", "svhn", "fer2013", "rt-polarity",
-                             "digits", "teacher", "image-folder", "csv"]
-    assert [n for n, e in listing.items() if not e["needs_files"]] == ["digits", "teacher"]
+                             "imagenet", "imagenet-synthetic", "digits", "teacher", "image-folder", "csv"]
+    assert [n for n, e in listing.items() if not e["needs_files"]] == ["imagenet-synthetic", "digits", "teacher"]
     assert "fmnist" in listing["fashion-mnist"]["aliases"] and "mr" in listing["rt-polarity"]["aliases"]
     assert listing["teacher"]["options"]["hidden_layers"] == 1
     json.dumps(listing)

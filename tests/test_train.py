@@ -138,7 +138,7 @@ def test_divergence_from_a_huge_learning_rate_is_reported():
 
 @pytest.mark.parametrize("changes,match", [
     ({"model": "lenett"}, "unknown model"),
-    ({"data": "imagenet"}, "unknown data set"),
+    ({"data": "imagenett"}, "unknown data set"),
     ({"act": "paux"}, "unknown activation"),
     ({"model": "sentence_cnn", "act": "maxout", "data": "rt-polarity"}, "maxout"),
     ({"act": {"act_conv": "relu"}}, "activation arguments"),

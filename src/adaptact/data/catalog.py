@@ -13,6 +13,7 @@ from adaptact.naming import import_object, is_import_path, resolve_name
 from adaptact.data.digits import read_digits
 from adaptact.data.fer import read_fer2013
 from adaptact.data.idx import FASHION_CLASSES, read_mnist_like
+from adaptact.data.imagenet import read_imagenet, read_imagenet_synthetic
 from adaptact.data.svhn import read_svhn
 from adaptact.data.teacher import read_teacher
 from adaptact.data.text import read_rt_polarity
@@ -139,6 +140,21 @@ _ENTRIES = [
         "and rt-polarity.neg into DATA_DIR/rt-polarity, "
         + _FETCH.format(name="rt-polarity", folder="rt-polarity") + " and unpacks the two files",
         aliases=("mr", "rt_polarity", "movie-review"),
+    ),
+    DatasetInfo(
+        "imagenet", "ImageNet ILSVRC-2012, 1.28M/50k, 1000 classes (image folders, streamed from disk: "
+        "random resized crop + flip for training, resize 256 + centre crop 224 for evaluation)", read_imagenet,
+        ("imagenet", "ImageNet", "ILSVRC2012", "ilsvrc2012"), "mean-std",
+        obtain="ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar from image-net.org (needs an account, so "
+        "fetch() cannot get them); unpack the training images to DATA_DIR/imagenet/train/<wnid>/*.JPEG (the "
+        "training tar holds one tar per class) and the validation images to DATA_DIR/imagenet/val/<wnid>/*.JPEG "
+        "(sorted into class folders, e.g. with the valprep.sh script of PyTorch's ImageNet example)",
+        aliases=("ilsvrc2012",),
+    ),
+    DatasetInfo(
+        "imagenet-synthetic", "a tiny synthetic ImageNet-layout folder (8 classes of coloured JPEGs, written "
+        "into the cache folder), streamed like imagenet: smoke runs (needs no files)", read_imagenet_synthetic,
+        normalization="mean-std",
     ),
     DatasetInfo(
         "digits", "scikit-learn's bundled 8x8 digits, 1,347/450 stratified split (needs no files)", read_digits,

@@ -117,6 +117,12 @@ def load(
     if val_from not in VAL_FROM:
         raise ValueError(f"val_from must be one of {VAL_FROM}, got {val_from!r}")
     raw = _read(info, data_dir, cache_dir, options)
+    if raw.kind == "stream":  # too large for memory (ImageNet): decoded batch by batch from disk
+        from adaptact.data.streaming import streamed_data
+
+        return streamed_data(info.name, raw, device=device, normalization=normalization, mean=mean, std=std,
+                             resize=resize, val_size=val_size, val_from=val_from, train_subset=train_subset,
+                             test_subset=test_subset, seed=seed, hint=f"\nTo obtain {info.name}: {info.obtain}.")
     n_train = len(raw.y_train)
     k_val = count(val_size, n_train, "val_size")
     train_idx, val_idx = holdout(n_train, k_val, how=val_from, generator=seeded(seed, "val"))

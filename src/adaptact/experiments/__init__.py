@@ -39,6 +39,9 @@ _MODULES = (
     "davis",
     "adact_table1",
     "pau_mnist_fmnist",
+    "pau_cifar10",
+    "pau_pruning",
+    "pau_imagenet",
     "pau_table5",
 )
 

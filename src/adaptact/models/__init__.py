@@ -19,18 +19,21 @@ from typing import Any, Callable
 from torch import nn
 
 from adaptact.models.adact_convnet import AdActConvNet
+from adaptact.models.densenet import DenseNet
 from adaptact.naming import import_object, is_import_path, resolve_name
 from adaptact.models.layers import ActSpec, activation, describe_act, widen
 from adaptact.models.lenet import LeNet, LeNet5
 from adaptact.models.mlp import MLP
+from adaptact.models.mobilenetv2 import MobileNetV2
+from adaptact.models.resnet import ResNet
 from adaptact.models.sentence_cnn import SentenceCNN
 from adaptact.models.smcn import SMCN
 from adaptact.models.vgg import VGG8
 
 __all__ = [
-    "MLP", "SMCN", "VGG8", "AdActConvNet", "LeNet", "LeNet5", "ModelInfo", "SentenceCNN",
-    "ActSpec", "activation", "create_model", "describe_act", "list_models", "model_info", "register_model",
-    "registered_origins", "widen",
+    "MLP", "SMCN", "VGG8", "AdActConvNet", "DenseNet", "LeNet", "LeNet5", "MobileNetV2", "ModelInfo", "ResNet",
+    "SentenceCNN", "ActSpec", "activation", "create_model", "describe_act", "list_models", "model_info",
+    "register_model", "registered_origins", "widen",
 ]
 
 
@@ -92,6 +95,15 @@ _MODELS: dict[str, ModelInfo] = {
                   required_size=32),
         ModelInfo("vgg8_cifar", _image(VGG8, variant="cifar"), "VGG-8 with batch norm for CIFAR-10 (3.9M)",
                   required_size=32),
+        ModelInfo("mobilenetv2_cifar", _image(MobileNetV2, variant="cifar"),
+                  "MobileNetV2 for CIFAR-10 (PAU paper's reference, 2.3M, 36 activation layers)", required_size=32),
+        ModelInfo("resnet101_cifar", _image(ResNet, depth=101),
+                  "bottleneck ResNet101 for CIFAR-10 (42.5M, 100 activation layers)", required_size=32),
+        ModelInfo("densenet121_cifar", _image(DenseNet, depth=121),
+                  "DenseNet121 for CIFAR-10 (7.0M, 120 activation layers; no Maxout)", required_size=32,
+                  maxout=False),
+        ModelInfo("mobilenetv2", _image(MobileNetV2, variant="imagenet"),
+                  "MobileNetV2 for ImageNet, 224x224 input (3.5M for 1000 classes, 35 activation layers)"),
         ModelInfo("smcn", _image(SMCN, variant="vanilla"), "ABU paper SMCN (1.8M), 32x32x3", required_size=32),
         ModelInfo("smcn10", _image(SMCN, variant="smcn10"), "SMCN with 10 hidden layers", required_size=32),
         ModelInfo("smcn_s", _image(SMCN, variant="s"), "SMCN without dropout, average pools", required_size=32),

@@ -117,10 +117,14 @@ def _with_activation(
     width: int,
     act: ActSpec,
     act_options: dict[str, Any] | None,
+    wide_norm: bool = False,
 ) -> list[nn.Module]:
-    """``layer(width) -> [norm] -> act``; with Maxout ``layer(k*width) -> maxout -> [norm(width)]``."""
+    """``layer(width) -> [norm] -> act``; with Maxout ``layer(k*width) -> maxout -> [norm(width)]``, or with
+    ``wide_norm`` ``layer(k*width) -> [norm(k*width)] -> maxout``."""
     k = widen(act, act_options)
     unit = activation(act, width, act_options)
+    if k > 1 and wide_norm:
+        return [layer(width * k)] + ([norm(width * k)] if norm is not None else []) + [unit]
     normalise = [norm(width)] if norm is not None else []
     return [layer(width * k)] + ([unit] + normalise if k > 1 else normalise + [unit])
 
@@ -134,14 +138,22 @@ def conv_act(
     *,
     padding: int | str = 0,
     batch_norm: bool = False,
+    stride: int = 1,
+    groups: int = 1,
+    bias: bool = True,
+    wide_norm: bool = False,
 ) -> list[nn.Module]:
-    """``conv -> [BN] -> act`` with ``cout`` output channels.
+    """``conv -> [BN] -> act`` with ``cout`` output channels (``stride``, ``groups``, ``bias`` as in ``nn.Conv2d``).
 
     With Maxout the convolution is made ``k`` times wider and the order is
-    ``conv(k*cout) -> maxout -> [BN(cout)]`` (BN on the reduced channels).
+    ``conv(k*cout) -> maxout -> [BN(cout)]`` (BN on the reduced channels). A grouped
+    convolution keeps its groups: each group gives ``k`` times as many channels, and
+    Maxout's consecutive groups of ``k`` stay inside one group (a depthwise convolution
+    stays depthwise). ``wide_norm=True`` puts the BN before the Maxout, on the ``k*cout`` channels.
     """
-    return _with_activation(lambda w: nn.Conv2d(cin, w, kernel, padding=padding),
-                            nn.BatchNorm2d if batch_norm else None, cout, act, act_options)
+    return _with_activation(
+        lambda w: nn.Conv2d(cin, w, kernel, stride=stride, padding=padding, groups=groups, bias=bias),
+        nn.BatchNorm2d if batch_norm else None, cout, act, act_options, wide_norm)
 
 
 def linear_act(

@@ -247,7 +247,14 @@ def preactivation_variance(exp: Experiment, records: Sequence[RunRecord], folder
     return paths
 
 
+def _pruning(exp: Experiment, records: Sequence[RunRecord], folder: Path) -> list[Path]:
+    from adaptact.report.pruning_figure import accuracy_against_pruning  # it imports this module's helpers
+
+    return accuracy_against_pruning(exp, records, folder)
+
+
 FIGURES: dict[str, Callable[[Experiment, Sequence[RunRecord], Path], list[Path]]] = {
+    "pruning": _pruning,
     "activations": learned_activations,
     "curves": training_curves,
     "parameters": parameter_trajectories,

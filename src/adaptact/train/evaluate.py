@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["evaluate", "loss_and_correct"]
+__all__ = ["evaluate", "loss_and_correct", "top_k_accuracy"]
 
 
 def loss_and_correct(logits: Tensor, y: Tensor, loss: str) -> tuple[Tensor, Tensor]:
@@ -35,3 +35,19 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int, loss: str)
     finally:
         model.train(was_training)
     return total_correct / len(x), total_loss / len(x)
+
+
+@torch.no_grad()
+def top_k_accuracy(model: nn.Module, x: Tensor, y: Tensor, k: int, batch_size: int) -> float:
+    """The share of examples whose label is among the model's ``k`` highest logits (eval mode, batches)."""
+    was_training = model.training
+    model.eval()
+    hits = 0
+    try:
+        for start in range(0, len(x), batch_size):
+            logits = model(x[start : start + batch_size])
+            top = logits.topk(min(k, logits.shape[1]), dim=1).indices
+            hits += int((top == y[start : start + batch_size, None]).any(1).sum())
+    finally:
+        model.train(was_training)
+    return hits / len(x)

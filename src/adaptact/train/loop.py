@@ -23,9 +23,10 @@ from adaptact.models import create_model, model_info
 from adaptact.params import activation_parameters, activation_units
 from adaptact.train.callbacks import Callback, RunTracker
 from adaptact.train.checkpoint import capture_rng, load_checkpoint, remove_checkpoint, restore_rng, save_checkpoint
-from adaptact.train.evaluate import evaluate, loss_and_correct
+from adaptact.train.evaluate import evaluate, loss_and_correct, top_k_accuracy
 from adaptact.train.guard import NonFiniteLoss, diagnose_nonfinite
 from adaptact.train.optim import apply_max_norm, build_optimizer, build_schedule, penalty, steps_for
+from adaptact.train.pruning import apply_pruning, pruning_summary
 from adaptact.train.record import RunRecord
 from adaptact.train.recorders import input_ranges
 from adaptact.train.spec import MAX_STEPS, RunSpec
@@ -264,6 +265,7 @@ def _run(spec: RunSpec, device: torch.device, data, checkpoint_dir, callbacks: l
     torch.manual_seed(spec.seed)
     model = build_model_for(spec, signature).to(device)
     _initialise_activations(model, spec)
+    apply_pruning(model, spec.prune)
     act_ids = {id(p) for p in activation_parameters(model)}
     x_train, y_train = data.x_train, data.y_train
     n_train = len(x_train)
@@ -347,6 +349,10 @@ def _run(spec: RunSpec, device: torch.device, data, checkpoint_dir, callbacks: l
     record = tracker.finish(total_steps, throughput=tracker.seen / train_seconds if train_seconds else None)
     if record.status == "ok" and record.final_activations:  # the inputs each unit saw (Davis Fig. 10)
         record.preactivations["input_range"] = input_ranges(model, probe)
+    record.pruning = pruning_summary(model, spec.prune)
+    if record.status == "ok" and spec.top_k:
+        record.metrics[f"test_top{spec.top_k}_accuracy"] = top_k_accuracy(
+            model, data.x_test, data.y_test, spec.top_k, spec.eval_batch_size)
     if checkpoint_dir is not None:
         remove_checkpoint(checkpoint_dir)
     return record

@@ -87,6 +87,7 @@ class RunRecord:
         preactivations: pre-activation mean/variance over training (see :class:`PreactivationRecorder`).
         final_activations: every unit's final parameters (``{unit: {param: values}}``).
         hardened: AdAct units' argmax choices (``{unit: name}``), if the model has any.
+        pruning: for pruned runs, :func:`adaptact.train.pruning.pruning_summary` (filter scores, removed filters).
         data: the data set's signature (input shape, classes, vocabulary size), to rebuild the model.
         environment: versions, device, threads; wall_time: seconds; throughput: training examples per second.
     """
@@ -101,6 +102,7 @@ class RunRecord:
     preactivations: dict[str, Any] = field(default_factory=dict)
     final_activations: dict[str, Any] = field(default_factory=dict)
     hardened: dict[str, str] | None = None
+    pruning: dict[str, Any] | None = None
     data: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
     wall_time: float = 0.0

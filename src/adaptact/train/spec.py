@@ -69,6 +69,11 @@ class RunSpec:
             centred moving mean applied three times, the best checkpoint's test accuracy).
         record_every: record activation parameters every N steps (0: never);
         record_preact: also record per-layer pre-activation mean and variance (on a probe batch).
+        top_k: also report the top-k test accuracy after the last step (``metrics["test_top{k}_accuracy"]``,
+            ImageNet's Acc@5).
+    Pruning:
+        prune: one round of lottery-ticket filter pruning (:mod:`adaptact.train.pruning`): the filters
+            removed from every convolution stay zero; the record keeps the trained filters' scores.
     Other:
         seed: initialisation, shuffling and augmentation, an int in [0, 2**63 - 1]; device: auto
             (CUDA when there is one), cpu, cuda; the device's kind (cpu or cuda) is part of the identity.
@@ -126,6 +131,8 @@ class RunSpec:
     checkpoint_every: int | None = None
     record_every: int = 0
     record_preact: bool = False
+    top_k: int | None = None
+    prune: dict[str, Any] | None = None
     seed: int = 0
     device: str = "auto"
     threads: int = 1
@@ -193,6 +200,12 @@ class RunSpec:
             raise ValueError(f"schedule={self.schedule!r} needs schedule_options['gamma']")
         if self.schedule == "step" and "milestones" not in self.schedule_options:
             raise ValueError("schedule='step' needs schedule_options['milestones'] (epochs)")
+        if self.top_k is not None and not (isinstance(self.top_k, int) and self.top_k >= 1):
+            raise ValueError(f"top_k must be an int >= 1, got {self.top_k!r}")
+        if self.prune is not None:
+            from adaptact.train.pruning import check_prune
+
+            check_prune(self.prune)
         return self
 
     def act_arguments(self) -> dict[str, Any]:
