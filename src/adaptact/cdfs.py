@@ -22,15 +22,17 @@ name                      :math:`F(z)`                                          
 ``laplace``               :math:`e^{z}/2` for :math:`z < 0`, else :math:`1 - e^{-z}/2`
 ========================= ===================================================== ==================
 
-Numerics. :math:`\alpha x` is never formed where it could overflow: for :math:`|x| \le 1` it is
-:math:`x\,e^{\min(\rho, 88)}`; for :math:`|x| > 1` it is :math:`\mathrm{sign}(x)\,e^{\rho + \log|x|}`,
-so the gradient of :math:`\rho` (:math:`\partial y/\partial z \cdot z`) never passes through
-:math:`x^2`. The light-tailed CDFs (all but Cauchy) are constant in float64 beyond
-:math:`|z| = 10^4` (their density is below :math:`e^{-700}`), so :math:`z` is clamped there. The
-Cauchy CDF is evaluated through :math:`v = 1/z` (:math:`= \mathrm{sign}(x)\,e^{-\rho-\log|x|}`)
-where :math:`|z| > 1`, with no cancellation in :math:`1/2 + \arctan(z)/\pi`, and its ReLU tail
-:math:`x F(\alpha x) \to -1/(\pi\alpha)` as :math:`-e^{-\rho}\arctan(v)/(\pi v)`. Outputs and
-gradients are finite for every finite float32 ``x`` and :math:`|\rho| \le 88`.
+Numerics. :math:`z = \alpha x` is formed as :math:`(x e^{-L})\,e^{\rho + L}` with
+:math:`L = \log|x|` for :math:`|x| > 1` (0 otherwise) held constant for autograd: the value and
+all derivatives are those of :math:`x e^{\rho}`, but nothing overflows and the gradient of
+:math:`\rho` (:math:`\partial y/\partial z \cdot z`) never passes through :math:`x^2`. The
+light-tailed CDFs (all but Cauchy) are constant in float64 beyond :math:`|z| = 10^4` (their density
+is below :math:`e^{-700}`), so :math:`z` is clamped there. The Cauchy CDF is evaluated through
+:math:`v = 1/z` where :math:`|z| > 1`, with no cancellation in :math:`1/2 + \arctan(z)/\pi`, and
+its ReLU tail :math:`x F(\alpha x) \to -1/(\pi\alpha)` as :math:`-e^{-\rho}\arctan(v)/(\pi v)`.
+Outputs and gradients are finite, and match float64 to float32 precision, for every finite float32
+``x`` and :math:`|\rho| \le 88` (beyond, :math:`\rho` is taken as :math:`\pm 88` where
+:math:`|x| \le 1`).
 
 These functions take ``x`` and ``rho`` already in the compute dtype and broadcastable; use
 :func:`adaptact.functional.adaptive_cdf` and :func:`adaptact.functional.cdf_relu`.
@@ -115,22 +117,25 @@ def standard_cdf(z: Tensor, name: str) -> Tensor:
 # --------------------------------------------------------------------------- the scaled argument
 
 
-def _log_abs_far(x: Tensor, rho: Tensor, near: Tensor) -> Tensor:
-    r""":math:`\rho + \log|x|` (:math:`= \log|\alpha x|`) where ``near`` is false; :math:`\rho` elsewhere."""
-    return rho + torch.log(torch.where(near, 1.0, x.abs()))
+def _split(x: Tensor, rho: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    r"""``(far, unit, e)`` with :math:`\alpha x = u\,e^{e}` exactly in value and in every derivative.
 
-
-def _z_near(x: Tensor, rho: Tensor, near: Tensor) -> Tensor:
-    r""":math:`\alpha x` where ``near`` (:math:`|x| \le 1`, so finite), 0 elsewhere."""
-    return torch.where(near, x, 0.0) * torch.exp(rho.clamp(max=_EXP_SAFE))
+    ``far`` is :math:`|x| > 1`; :math:`L = \log|x|` there (0 elsewhere) is a constant for autograd, so
+    :math:`u = x e^{-L}` (:math:`\approx \pm 1` where far, :math:`x` elsewhere) and :math:`e = \rho + L`
+    (:math:`\log|\alpha x|` where far, :math:`\rho` elsewhere). The gradient of :math:`\rho` is then
+    :math:`\partial y/\partial z \cdot z` (never through :math:`x^2`), and no rounding of :math:`L`
+    reaches :math:`z` (it cancels between the two factors).
+    """
+    far = x.abs() > 1.0
+    log_abs = torch.log(torch.where(far, x.abs(), 1.0)).detach()
+    return far, x * torch.exp(-log_abs), rho + log_abs
 
 
 def _light_argument(x: Tensor, rho: Tensor) -> Tensor:
-    r""":math:`z = \alpha x` clamped to :math:`\pm` ``Z_CAP``, without overflow and with :math:`\partial z/\partial\rho = z`."""
-    near = x.abs() <= 1.0
-    z_near = _z_near(x, rho, near).clamp(-Z_CAP, Z_CAP)
-    z_far = torch.sign(x) * torch.exp(_log_abs_far(x, rho, near).clamp(max=_LOG_Z_CAP))
-    return torch.where(near, z_near, z_far)
+    r""":math:`z = \alpha x` clamped to :math:`\pm` ``Z_CAP``, never overflowing (:func:`_split`)."""
+    far, unit, e = _split(x, rho)
+    e = torch.where(far, e.clamp(max=_LOG_Z_CAP), e.clamp(max=_EXP_SAFE))
+    return (unit * torch.exp(e)).clamp(-Z_CAP, Z_CAP)
 
 
 def _atan_ratio(v: Tensor) -> Tensor:
@@ -142,25 +147,22 @@ def _atan_ratio(v: Tensor) -> Tensor:
 
 def _cauchy(x: Tensor, rho: Tensor, relu: bool) -> Tensor:
     r"""Cauchy :math:`F(\alpha x)` (or :math:`x F(\alpha x)`) through :math:`z` where :math:`|z| \le 1`, :math:`v = 1/z` beyond."""
-    near = x.abs() <= 1.0
-    sign = torch.sign(x)
-    z_near = _z_near(x, rho, near)
-    w = _log_abs_far(x, rho, near)  # log|z| for |x| > 1
-    inner = torch.where(near, z_near.abs() <= 1.0, w <= 0.0)
-    z_inner = torch.where(near, z_near, sign * torch.exp(w.clamp(max=0.0)))
+    far, unit, e = _split(x, rho)
+    z_near = torch.where(far, 0.0, unit) * torch.exp(e.clamp(max=_EXP_SAFE))  # alpha x where |x| <= 1
+    inner = torch.where(far, e <= 0.0, z_near.abs() <= 1.0)
+    z_inner = torch.where(far, unit * torch.exp(e.clamp(max=0.0)), z_near)
     outer_near = torch.where(z_near.abs() > 1.0, z_near, 1.0)
-    v = torch.where(near, 1.0 / outer_near, sign * torch.exp(-w.clamp(min=0.0)))  # 1/z where |z| > 1
-    upper = v > 0
+    v = torch.where(far, torch.exp(-e.clamp(min=0.0)) / torch.where(far, unit, 1.0), 1.0 / outer_near)  # 1/z
+    upper = x > 0  # the sign of z (v may underflow to 0)
     v_atan = torch.atan(v) / math.pi
-    f_outer = torch.where(upper, 1.0 - v_atan, -v_atan)
-    f = torch.where(inner, _cauchy_small(z_inner), f_outer)
+    f = torch.where(inner, _cauchy_small(z_inner), torch.where(upper, 1.0 - v_atan, -v_atan))
     if not relu:
         return f
-    y = x * f
-    # x F(z) for x < -1, z < -1: x atan(-1/z)/pi = -(e^{-rho}/pi) atan(v)/v, with e^{-rho} = |x| e^{-log|alpha x|}
-    tail_scale = torch.exp(torch.log(torch.where(near, 1.0, x.abs())) - w.clamp(min=0.0))
-    tail = -tail_scale * _atan_ratio(torch.where(upper, 0.0, v)) / math.pi
-    return torch.where(~near & ~inner & ~upper, tail, y)
+    # x F(z) for x < -1, z < -1: x atan(-1/z)/pi = -(e^{-rho}/pi) atan(v)/v (e^{-rho} < |x| there)
+    tail_branch = far & ~inner & ~upper
+    scale = torch.exp(torch.minimum(-rho, e - rho))  # e - rho = log|x| bounds it off the branch
+    tail = -scale * _atan_ratio(torch.where(tail_branch, v, 0.0)) / math.pi
+    return torch.where(tail_branch, tail, x * f)
 
 
 # --------------------------------------------------------------------------- the two constructions
