@@ -149,7 +149,7 @@ def _cauchy(x: Tensor, rho: Tensor, relu: bool) -> Tensor:
     r"""Cauchy :math:`F(\alpha x)` (or :math:`x F(\alpha x)`) through :math:`z` where :math:`|z| \le 1`, :math:`v = 1/z` beyond."""
     far, unit, e = _split(x, rho)
     z_near = torch.where(far, 0.0, unit) * torch.exp(e.clamp(max=_EXP_SAFE))  # alpha x where |x| <= 1
-    inner = torch.where(far, e <= 0.0, z_near.abs() <= 1.0)
+    inner = (far & (e <= 0.0)) | (~far & (z_near.abs() <= 1.0))  # |z| <= 1 (no where on bools: ONNX)
     z_inner = torch.where(far, unit * torch.exp(e.clamp(max=0.0)), z_near)
     outer_near = torch.where(z_near.abs() > 1.0, z_near, 1.0)
     v = torch.where(far, torch.exp(-e.clamp(min=0.0)) / torch.where(far, unit, 1.0), 1.0 / outer_near)  # 1/z
