@@ -18,7 +18,6 @@ Every problem is a :class:`~adaptact.data.errors.DataError` naming the file.
 from __future__ import annotations
 
 import gzip
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Sequence
@@ -206,11 +205,11 @@ def _binary_body(stream: BinaryIO, path: Path, count: int, dim: int):
 
 
 def _text_records(stream: BinaryIO, path: Path, format: str) -> Iterator[tuple[str, Callable[[], torch.Tensor]]]:
-    text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+    text = (line.decode("utf-8", errors="replace") for line in stream)
     lineno = 0
     dim = None
     if format == "word2vec-text":
-        first = text.readline()
+        first = next(text, "")
         lineno = 1
         head = _header(first.encode())
         if head is None:
