@@ -2,7 +2,8 @@
 
 Data sets with a few images per class: MNIST and Fashion-MNIST (gzipped IDX), CIFAR-10
 (image folders of PNGs), CIFAR-100 (python pickles), FER-2013 (fer2013.csv) and rt-polarity
-(two text files). SVHN is left out on purpose: experiments must report it as unavailable.
+(two text files) with a tiny word2vec binary file of vectors. SVHN is left out on purpose:
+experiments must report it as unavailable.
 """
 from __future__ import annotations
 
@@ -82,6 +83,21 @@ def _rt_polarity(folder: Path, rng: np.random.Generator, n: int) -> None:
         (folder / name).write_text("\n".join(lines) + "\n")
 
 
+def write_word2vec_binary(path: Path, vectors: dict, newline: bool = True) -> Path:
+    """A word2vec binary file: ``"N D\\n"``, then per word ``word + " "`` + D float32 little-endian (+ ``"\\n"``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dim = len(next(iter(vectors.values())))
+    body = b"".join(w.encode("utf-8") + b" " + np.asarray(v, dtype="<f4").tobytes() + (b"\n" if newline else b"")
+                    for w, v in vectors.items())
+    path.write_bytes(f"{len(vectors)} {dim}\n".encode() + body)
+    return path
+
+
+def _word2vec(path: Path, rng: np.random.Generator, dim: int = 8) -> None:
+    words = ["film", "a", "dull", "boring", "joy", "brilliant", "the", "mess", "script", "unused", "Film"]
+    write_word2vec_binary(path, {w: rng.standard_normal(dim).tolist() for w in words})
+
+
 def write_fake_data_root(root: Path, seed: int = 0) -> Path:
     """Write every fake data set under ``root`` and return it."""
     rng = np.random.default_rng(seed)
@@ -91,4 +107,5 @@ def write_fake_data_root(root: Path, seed: int = 0) -> Path:
     _cifar100(root / "cifar-100-python", rng, 60, 20)
     _fer_csv(root / "fer2013", rng, 42, 14)
     _rt_polarity(root / "rt-polarity", rng, 30)
+    _word2vec(root / "word2vec" / "GoogleNews-vectors-negative300.bin", rng)
     return root

@@ -827,3 +827,35 @@ def vaf(
         x, ones, torch.zeros_like(ones), in_weight, in_bias, empty_w, empty_b, out_weight, out_bias,
         inner=inner, linear_io=True,
     )
+
+
+# --------------------------------------------------------------------------- Farhadi's CDF family (any standard CDF)
+# The CDFs and their stable evaluation live in adaptact.cdfs; these are the stateless entry points.
+
+from adaptact import cdfs as _cdfs  # noqa: E402  (kept with its section)
+
+CDF_NAMES = _cdfs.CDF_NAMES
+
+
+def adaptive_cdf(x: Tensor, rho: Tensor, cdf: str = "logistic") -> Tensor:
+    r"""A CDF activation with a scale parameter (Farhadi et al.): :math:`y = F(\alpha x)`, :math:`\alpha = e^{\rho}`.
+
+    :math:`F` is the standard CDF named ``cdf`` (one of :data:`CDF_NAMES`, see :mod:`adaptact.cdfs`):
+    the distribution of scale :math:`1/\alpha`. ``cdf="logistic"`` at :math:`\alpha = 1` is the
+    sigmoid, ``"gumbel"`` at :math:`\alpha = 1` the :math:`\alpha \to 0` limit of :func:`agumbel`;
+    :math:`\alpha \to \infty` gives the Heaviside step. ``rho`` is ``()`` or ``(C,)``.
+    """
+    xc, r = _cast(x, rho)
+    return _cdfs.scaled_cdf(xc, channel_view(r, xc), cdf).to(x.dtype)
+
+
+def cdf_relu(x: Tensor, rho: Tensor, cdf: str = "logistic") -> Tensor:
+    r"""Adaptive ReLU from any CDF (Farhadi et al.): :math:`y = x\,F(\alpha x)`, :math:`\alpha = e^{\rho}`.
+
+    ReLU is :math:`x\,H(x)`; replacing the step :math:`H` by the CDF :math:`F` of scale
+    :math:`1/\alpha` gives ReLU back as :math:`\alpha \to \infty`. ``cdf="exponential"`` is
+    :func:`arelu`; ``"logistic"`` is Swish (SiLU at :math:`\alpha = 1`, quick GELU at 1.702);
+    ``"normal"`` at :math:`\alpha = 1` is the exact GELU :math:`x\Phi(x)`. ``rho`` is ``()`` or ``(C,)``.
+    """
+    xc, r = _cast(x, rho)
+    return _cdfs.scaled_cdf_relu(xc, channel_view(r, xc), cdf).to(x.dtype)

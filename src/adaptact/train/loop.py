@@ -80,14 +80,19 @@ def data_signature(data) -> dict[str, Any]:
             "test_class_counts": (data.meta.get("class_counts") or {}).get("test")}
 
 
-def build_model_for(spec: RunSpec, signature: dict[str, Any]) -> nn.Module:
-    """The spec's architecture sized for a data set (its :func:`data_signature`), with its activation units."""
+def build_model_for(spec: RunSpec, signature: dict[str, Any], data=None) -> nn.Module:
+    """The spec's architecture sized for a data set (its :func:`data_signature`), with its activation units.
+
+    ``data`` (the loaded data set) passes its pre-trained word vectors, if it has them, to the model."""
     info = model_info(spec.model)
     shape = signature["input_shape"]
     kwargs: dict[str, Any] = dict(spec.model_options)
     kwargs.update(spec.act_arguments())
     if spec.act_options:
         kwargs["act_options"] = dict(spec.act_options)
+    word_vectors = data.meta.get("word_vectors") if data is not None else None
+    if word_vectors is not None:
+        kwargs.update(vectors=word_vectors.vectors, vectors_found=word_vectors.found)
     if info.input_kind == "vector":
         kwargs.setdefault("in_features", int(math.prod(shape)))
     image = len(shape) == 3
@@ -263,7 +268,7 @@ def _run(spec: RunSpec, device: torch.device, data, checkpoint_dir, callbacks: l
     signature = data_signature(data)
 
     torch.manual_seed(spec.seed)
-    model = build_model_for(spec, signature).to(device)
+    model = build_model_for(spec, signature, data).to(device)
     _initialise_activations(model, spec)
     apply_pruning(model, spec.prune)
     act_ids = {id(p) for p in activation_parameters(model)}

@@ -1,4 +1,4 @@
-"""Activations as cumulative distribution functions (Farhadi, Nia & Lodi): adaptive Gumbel and adaptive ReLU."""
+"""Activations as cumulative distribution functions (Farhadi, Nia & Lodi): adaptive Gumbel, adaptive ReLU, any CDF."""
 from __future__ import annotations
 
 import math
@@ -8,10 +8,11 @@ from torch import Tensor
 
 from adaptact import functional as AF
 from adaptact import kernels
+from adaptact.cdfs import CDF_NAMES, resolve_cdf
 from adaptact.registry import register
 from adaptact.units.base import ActivationUnit, NumFeatures, check_choice
 
-__all__ = ["AdaptiveGumbel", "AdaptiveReLU"]
+__all__ = ["AdaptiveCDF", "AdaptiveGumbel", "AdaptiveReLU"]
 
 
 class _PositiveShape(ActivationUnit):
@@ -58,11 +59,16 @@ class AdaptiveGumbel(_PositiveShape):
 
 
 class AdaptiveReLU(_PositiveShape):
-    r"""Adaptive ReLU (Farhadi et al.): :math:`y = x\,(1 - e^{-\alpha x})` for :math:`x>0`, else 0.
+    r"""Adaptive ReLU (Farhadi et al.): :math:`y = x\,F(\alpha x)`, by default :math:`x\,(1 - e^{-\alpha x})` for :math:`x>0`, else 0.
 
-    With ``cdf="logistic"``: :math:`y = x\,\sigma(\alpha x)`. :math:`\alpha = e^{\rho}`,
-    start 1; :math:`\alpha\to\infty` gives ReLU. One :math:`\alpha` per neuron in
-    the paper: pass ``num_features``.
+    ReLU is :math:`x\,H(x)` with :math:`H` the Heaviside step; :math:`F` is a smooth CDF of scale
+    :math:`1/\alpha`, chosen by ``cdf`` (see :mod:`adaptact.cdfs`): ``"exponential"`` (the paper's
+    eq. 2, default), ``"logistic"`` (:math:`x\,\sigma(\alpha x)`, Swish; SiLU at 1, quick GELU at
+    1.702), ``"gumbel"``, ``"reverse_gumbel"``, ``"normal"`` (exact GELU at 1; alias
+    ``"probit"``), ``"cauchy"``, ``"laplace"``. :math:`\alpha = e^{\rho}`, start 1;
+    :math:`\alpha\to\infty` gives ReLU. One :math:`\alpha` per neuron in the paper: pass
+    ``num_features``. ``exponential`` and ``logistic`` run on the fused kernels, the others on
+    the reference path (:func:`adaptact.functional.cdf_relu`).
 
     Attributes:
         rho: :math:`\log\alpha`, ``()`` or ``(C,)``.
@@ -79,10 +85,48 @@ class AdaptiveReLU(_PositiveShape):
         dtype=None,
     ) -> None:
         super().__init__(num_features, alpha, channel_dim, device, dtype)
-        self.cdf = check_choice("cdf", cdf, AF.ARELU_CDFS)
+        self.cdf = check_choice("cdf", resolve_cdf(cdf) if isinstance(cdf, str) else cdf, CDF_NAMES)
 
     def compute(self, x: Tensor) -> Tensor:
-        return kernels.arelu(x, self.rho, self.cdf)
+        if self.cdf in AF.ARELU_CDFS:
+            return kernels.arelu(x, self.rho, self.cdf)
+        return AF.cdf_relu(x, self.rho, self.cdf)
+
+    def _repr_options(self) -> dict[str, Any]:
+        return {**super()._repr_options(), "cdf": self.cdf}
+
+
+class AdaptiveCDF(_PositiveShape):
+    r"""A CDF activation with a trainable scale (Farhadi et al.): :math:`y = F(\alpha x)`.
+
+    Farhadi et al. read a bounded activation as a CDF and adapt it through a parameter of the
+    distribution; here :math:`1/\alpha` is the scale of the standard CDF :math:`F` named by
+    ``cdf`` (see :mod:`adaptact.cdfs`): ``"logistic"`` (default; the sigmoid at :math:`\alpha=1`),
+    ``"gumbel"`` (:math:`1-\exp(-e^{\alpha x})`, the :math:`\alpha\to0` limit of ``agumbel``),
+    ``"reverse_gumbel"`` (:math:`\exp(-e^{-\alpha x})`), ``"normal"`` (:math:`\Phi(\alpha x)`,
+    alias ``"probit"``), ``"cauchy"``, ``"laplace"``, ``"exponential"``. :math:`\alpha = e^{\rho}`,
+    start 1; :math:`\alpha\to\infty` gives the Heaviside step. Per neuron: pass ``num_features``.
+    Runs on the reference path (:func:`adaptact.functional.adaptive_cdf`).
+
+    Attributes:
+        rho: :math:`\log\alpha`, ``()`` or ``(C,)``.
+    """
+
+    def __init__(
+        self,
+        num_features: NumFeatures = None,
+        alpha: float = 1.0,
+        cdf: str = "logistic",
+        *,
+        channel_dim: int = 1,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__(num_features, alpha, channel_dim, device, dtype)
+        self.cdf = check_choice("cdf", resolve_cdf(cdf) if isinstance(cdf, str) else cdf, CDF_NAMES)
+
+    def compute(self, x: Tensor) -> Tensor:
+        return AF.adaptive_cdf(x, self.rho, self.cdf)
 
     def _repr_options(self) -> dict[str, Any]:
         return {**super()._repr_options(), "cdf": self.cdf}
@@ -92,3 +136,13 @@ register("agumbel", AdaptiveGumbel, family="cdf", trainable=True, granularity="c
          aliases=("adaptive_gumbel",), summary="1 - (1 + alpha e^x)^(-1/alpha), alpha per neuron")
 register("arelu", AdaptiveReLU, family="cdf", trainable=True, granularity="channel",
          aliases=("adaptive_relu",), summary="x (1 - e^(-alpha x)) for x > 0, alpha per neuron")
+
+_CDF_ALIASES = {"normal": ("probit",)}
+for _cdf in CDF_NAMES:
+    register(f"cdf_{_cdf}", AdaptiveCDF, family="cdf", trainable=True, granularity="channel",
+             aliases=tuple(f"cdf_{a}" for a in _CDF_ALIASES.get(_cdf, ())), cdf=_cdf,
+             summary=f"F(alpha x), F the {_cdf} CDF, alpha per neuron")
+    if _cdf != "exponential":  # that one is arelu itself
+        register(f"arelu_{_cdf}", AdaptiveReLU, family="cdf", trainable=True, granularity="channel",
+                 aliases=tuple(f"arelu_{a}" for a in _CDF_ALIASES.get(_cdf, ())), cdf=_cdf,
+                 summary=f"x F(alpha x), F the {_cdf} CDF, alpha per neuron")
