@@ -154,25 +154,14 @@ def opaque_forward(family: str, reference: ReferenceCall, tensors: Sequence[Tens
 
 
 def opaque_backward(family: str, reference: ReferenceCall, tensors: Sequence[Tensor], dy: Tensor,
-                    seed: int) -> list[Tensor]:
-    """The gradient of every tensor of a fused call (the custom op's backward kernel; zeros for unused)."""
+                    seed: int) -> tuple[Tensor, Tensor]:
+    """``(dx, dtheta)`` of a fused call outside autograd (the custom op's backward kernel): the input's
+    gradient and the packed ``(G, P)`` float32 parameters' gradient."""
     engine, plan, theta = _opaque_plan(family, reference, tensors)
-    i = reference.x_index
-    x = tensors[i]
+    x = tensors[reference.x_index]
     dx, dtheta = engine.backward(plan.program, engine_input(x, engine), engine_input(same_dtype(dy, x.dtype), engine),
                                  theta, seed, True, True)
-    if plan.gather is not None:
-        grads = plan.gather.unpack(dtheta, tensors, [True] * len(tensors))
-    else:
-        leaves = [t.detach().requires_grad_(j != i) for j, t in enumerate(tensors)]
-        with torch.enable_grad():
-            packed = plan.reference.with_tensors(leaves, LOWERINGS[family]).theta
-            params = [leaf for j, leaf in enumerate(leaves) if j != i]
-            found = iter(torch.autograd.grad(packed, params, dtheta, allow_unused=True))
-        grads = [None if j == i else next(found) for j in range(len(tensors))]
-    grads = [torch.zeros_like(t) if g is None else g.clone() for t, g in zip(tensors, grads)]  # no aliased outputs
-    grads[i] = same_dtype(dx, x.dtype)
-    return grads
+    return same_dtype(dx, x.dtype), dtheta.contiguous()
 
 
 def _fused_prepare(engine: Engine, family: str, *args: Any, **kwargs: Any) -> Prepared:

@@ -13,8 +13,10 @@ the family and every non-tensor argument (so a compiled graph is
 self-describing, also when inductor's cache reloads it in another process)
 and ``seed`` is a one-element int64 tensor (drawn in the graph for stochastic
 programs, 0 otherwise). Its autograd formula calls
-``adaptact::fused_backward``, which returns the gradient of every tensor
-(zeros where a tensor takes none). Both run the eager plan of
+``adaptact::fused_backward``, which returns the input's gradient and the
+packed parameters' gradient; the parameters' own gradients are the
+vector-Jacobian product of the family's packing (traced into the compiled
+backward by AOTAutograd, a handful of small ops). Both run the eager plan of
 :mod:`adaptact.kernels.backends` on the device's engine; their fake kernels
 give the output shapes. The fused backward is first-order only: a
 ``create_graph=True`` backward through a compiled graph is refused by autograd
@@ -136,8 +138,8 @@ def _fused_forward_fake(tensors: list[Tensor], token: str, seed: Tensor) -> Tens
 
 
 @torch.library.custom_op("adaptact::fused_backward", mutates_args=())
-def fused_backward(tensors: list[Tensor], dy: Tensor, token: str, seed: Tensor) -> list[Tensor]:
-    """The gradient of each of the call's tensors for the output gradient ``dy`` (zeros where none)."""
+def fused_backward(tensors: list[Tensor], dy: Tensor, token: str, seed: Tensor) -> tuple[Tensor, Tensor]:
+    """``(dx, dtheta)``: the input's gradient and the packed ``(G, P)`` parameters' gradient for ``dy``."""
     from adaptact.kernels.backends import opaque_backward
 
     CALLS["fused_backward"] += 1
@@ -145,9 +147,19 @@ def fused_backward(tensors: list[Tensor], dy: Tensor, token: str, seed: Tensor) 
     return opaque_backward(family, reference, tensors, dy, int(seed.item()))
 
 
+def _lowered_theta(token: str, tensors: Sequence[Tensor]) -> Tensor:
+    """The packed parameters of the call, by the family's lowering (differentiable where grad mode is on)."""
+    from adaptact.kernels.backends import LOWERINGS
+
+    family, reference = _decoded(token)
+    return reference.with_tensors(tensors, LOWERINGS[family]).theta
+
+
 @fused_backward.register_fake
-def _fused_backward_fake(tensors: list[Tensor], dy: Tensor, token: str, seed: Tensor) -> list[Tensor]:
-    return [torch.empty_like(t) for t in tensors]
+def _fused_backward_fake(tensors: list[Tensor], dy: Tensor, token: str, seed: Tensor) -> tuple[Tensor, Tensor]:
+    with torch.no_grad():
+        theta = _lowered_theta(token, tensors)
+    return torch.empty_like(tensors[_decoded(token)[1].x_index]), torch.empty_like(theta, dtype=torch.float32)
 
 
 def _setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
@@ -157,8 +169,21 @@ def _setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
 
 
 def _backward(ctx: Any, dy: Tensor) -> tuple:
+    """``dx`` from the op; each parameter's gradient as the vector-Jacobian product of the packing with ``dtheta``.
+
+    The packing is recomputed with a graph here, at the autograd level (the op's
+    own kernels run below it): AOTAutograd traces it into the compiled backward.
+    """
     *tensors, seed = ctx.saved_tensors
-    return list(fused_backward(list(tensors), dy, ctx.token, seed)), None, None
+    i = _decoded(ctx.token)[1].x_index
+    dx, dtheta = fused_backward(list(tensors), dy, ctx.token, seed)
+    leaves = [t.detach().requires_grad_(j != i) for j, t in enumerate(tensors)]
+    params = [leaf for j, leaf in enumerate(leaves) if j != i]
+    with torch.enable_grad():
+        theta = _lowered_theta(ctx.token, leaves)
+        found = iter(torch.autograd.grad(theta, params, dtheta.to(theta.dtype), allow_unused=True))
+    grads = [dx if j == i else next(found) for j in range(len(tensors))]
+    return grads, None, None
 
 
 fused_forward.register_autograd(_backward, setup_context=_setup_context)
