@@ -53,13 +53,14 @@ def _describe(a: Any, x: Tensor) -> Any:
     """An argument as the compile-time check sees it: a tensor by its shape and dtype, a sequence as a tuple.
 
     The input ``x`` is described by its rank and channel count only (the
-    lowering reads no more), so that a dynamic batch size stays out of it.
+    lowering reads no more), so that a dynamic batch size stays out of it;
+    ``int`` specialises a dynamic channel count (a guard: another count recompiles).
     """
     if a is x:
-        shape = tuple(x.shape[1] if d == 1 else 1 for d in range(x.dim()))
+        shape = tuple(int(x.shape[1]) if d == 1 else 1 for d in range(x.dim()))
         return ("tensor", shape, x.dtype)
     if isinstance(a, Tensor):
-        return ("tensor", tuple(a.shape), a.dtype)
+        return ("tensor", tuple(int(s) for s in a.shape), a.dtype)
     if isinstance(a, (list, tuple)):
         return tuple(_describe(v, x) for v in a)
     return a
