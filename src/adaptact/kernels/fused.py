@@ -239,6 +239,8 @@ class Gather:
     sizes: tuple[int, ...]
     shape: tuple[int, int]
     x_index: int
+    #: the index is 0, 1, ..., n-1: theta is the parameters' concatenation itself (no gather, no scatter)
+    identity: bool = False
 
     @staticmethod
     def probe(lower: Callable[..., object], args: tuple, kwargs: dict, tensors: Sequence[Tensor],
@@ -261,23 +263,28 @@ class Gather:
         index = _code_index(theta.detach().cpu().reshape(-1), total)
         if index is None:
             return None
-        return Gather(index.to(theta.device), sizes, (theta.shape[0], theta.shape[1]), x_index)
+        identity = bool(torch.equal(index, torch.arange(total)))
+        return Gather(index.to(theta.device), sizes, (theta.shape[0], theta.shape[1]), x_index, identity)
 
     def pack(self, tensors: Sequence[Tensor]) -> Tensor:
         """The ``(G, P)`` float32 packed parameters of ``tensors`` (the call's tensors), outside autograd."""
         with torch.no_grad():
-            flat = torch.cat([t.reshape(-1).to(torch.float32) for i, t in enumerate(tensors) if i != self.x_index])
-            return flat[self.index].view(self.shape)
+            parts = [same_dtype(t.reshape(-1), torch.float32) for i, t in enumerate(tensors) if i != self.x_index]
+            flat = parts[0] if len(parts) == 1 else torch.cat(parts)
+            return (flat if self.identity else flat[self.index]).reshape(self.shape).contiguous()
 
     def unpack(self, dtheta: Tensor, tensors: Sequence[Tensor], needed: Sequence[bool]) -> list[Optional[Tensor]]:
         """Each parameter's gradient from the packed ``dtheta`` (None where not ``needed``; None for ``x``)."""
-        total = sum(self.sizes)
-        flat = torch.zeros(total, dtype=torch.float32, device=dtheta.device)
-        flat.index_add_(0, self.index, dtheta.reshape(-1).to(torch.float32))
+        if self.identity:
+            flat = same_dtype(dtheta.reshape(-1), torch.float32)
+        else:
+            flat = torch.zeros(sum(self.sizes), dtype=torch.float32, device=dtheta.device)
+            flat.index_add_(0, self.index, same_dtype(dtheta.reshape(-1), torch.float32))
         grads: list[Optional[Tensor]] = []
         start = 0
         for i, (t, n) in enumerate(zip(tensors, self.sizes)):
-            grads.append(flat[start:start + n].view(t.shape).to(t.dtype) if needed[i] and i != self.x_index else None)
+            wanted = needed[i] and i != self.x_index
+            grads.append(same_dtype(flat[start:start + n].view(t.shape), t.dtype) if wanted else None)
             start += n
         return grads
 
