@@ -9,8 +9,15 @@ can serve it:
 - ``c``: fused C kernels on CPU tensors, compiled at first use and cached
   (when a C compiler works);
 - ``reference``: :mod:`adaptact.functional` itself (float64, tracing by
-  torch.compile, torch.export, ONNX export, make_fx or TorchScript, torch.func
-  transforms such as vmap, forward-mode AD, options without a fused formula).
+  torch.export, ONNX export, make_fx or TorchScript, torch.func transforms
+  such as vmap, forward-mode AD, options without a fused formula).
+
+Under ``torch.compile`` a fused call becomes the ``torch.library`` custom op
+``adaptact::fused_forward`` (with ``adaptact::fused_backward`` as its
+autograd formula, :mod:`adaptact.kernels.custom_ops`), so a compiled model
+keeps the fused kernels, ``fullgraph=True`` included. A CPU call never asks
+the Triton backend; each call signature's program and parameter packing are
+built once and cached.
 
 A fused path runs one pass forward and recomputes in backward from the input:
 it saves only ``x`` and the parameters, and sums parameter gradients per

@@ -2,12 +2,19 @@
 
 A fused implementation prepares a call in three steps: the checks every fused
 engine shares (:func:`_untraceable`, dtype, empty input), the engine's own
-device check, then the family's lowering (:mod:`adaptact.kernels.lowering`).
+device check, then the call's :class:`Plan`: the family's lowering
+(:mod:`adaptact.kernels.lowering`) is run once per *signature* (family,
+engine, options, the tensors' shapes, dtypes and devices) for its program and
+the :class:`~adaptact.kernels.fused.Gather` that packs its parameters, and
+the plan is reused by every later call with that signature. Under
+``torch.compile`` (not ``torch.export``) the call becomes the custom op of
+:mod:`adaptact.kernels.custom_ops`, which runs the same plan.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -16,14 +23,16 @@ from torch.nn import Parameter
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
 from adaptact import functional as AF
+from adaptact.kernels import custom_ops
 from adaptact.kernels.c_build import compiler
 from adaptact.kernels.c_engine import CEngine
 from adaptact.kernels.dispatch import Backend, Implementation, Prepared, register_backend, register_implementation
-from adaptact.kernels.fused import Engine, ReferenceCall, run, tensor_arguments
-from adaptact.kernels.lowering import LOWERINGS
-from adaptact.kernels.triton_engine import TritonEngine, triton_unavailable
+from adaptact.kernels.fused import Engine, Gather, ReferenceCall, engine_input, run, same_dtype, tensor_arguments
+from adaptact.kernels.lowering import LOWERINGS, Lowered
+from adaptact.kernels.program import Program
+from adaptact.kernels.triton_engine import TritonEngine, interpreting, triton_unavailable
 
-__all__ = ["FAMILIES"]
+__all__ = ["ENGINES", "FAMILIES", "Plan", "opaque_backward", "opaque_forward", "plan_of"]
 
 #: family -> the reference function (the signature every backend accepts)
 FAMILIES: dict[str, Callable[..., Tensor]] = {
@@ -53,7 +62,7 @@ def _untraceable(tensors: tuple[Tensor, ...]) -> Optional[str]:
     first: dynamo folds it to a constant and never traces the checks after it.
     """
     if torch.compiler.is_compiling():
-        return "inside torch.compile or torch.export (the reference formulas are traced instead)"
+        return "inside torch.export (the reference formulas are traced instead: the fused op has no ONNX form)"
     if torch.jit.is_scripting() or torch.jit.is_tracing():
         return "inside TorchScript"
     if torch._C._are_functorch_transforms_active():
@@ -67,11 +76,100 @@ def _untraceable(tensors: tuple[Tensor, ...]) -> Optional[str]:
     return None
 
 
-def _fused_prepare(
-    engine: Engine, lowering: Callable[..., Any], reference: Callable[..., Tensor], *args: Any, **kwargs: Any
-) -> Prepared:
+@dataclass(frozen=True)
+class Plan:
+    """What every call of one signature shares: the program, the reference call without its tensors,
+    and the parameters' :class:`Gather` (None when the lowering's packing is no gather: normalised blends)."""
+
+    program: Program
+    reference: ReferenceCall
+    gather: Optional[Gather]
+
+
+#: signature -> plan; cleared when it holds this many (shapes that never repeat)
+_PLAN_LIMIT = 4096
+_PLANS: dict[tuple, Plan] = {}
+
+
+def _frozen(a: Any) -> Any:
+    if isinstance(a, Tensor):
+        return (a.shape, a.dtype, a.device)
+    if isinstance(a, (list, tuple)):
+        return tuple(map(_frozen, a))
+    return a
+
+
+def _signature(family: str, engine: Engine, args: tuple, kwargs: dict) -> Optional[tuple]:
+    key = (family, engine.name, tuple(map(_frozen, args)), tuple((k, _frozen(v)) for k, v in kwargs.items()))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def plan_of(family: str, engine: Engine, x: Tensor, args: tuple, kwargs: dict,
+            tensors: Sequence[Tensor]) -> Union[Plan, str]:
+    """The plan of this call (cached by signature), or the lowering's reason why it has none."""
+    key = _signature(family, engine, args, kwargs)
+    plan = _PLANS.get(key) if key is not None else None
+    if plan is None:
+        with torch.no_grad():
+            lowered = LOWERINGS[family](*args, **kwargs)
+        if isinstance(lowered, str):
+            return lowered
+        reference = ReferenceCall.of(FAMILIES[family], x, args, kwargs)
+        gather = Gather.probe(LOWERINGS[family], args, kwargs, tensors, reference.x_index)
+        plan = Plan(lowered.program, reference, gather)
+        if key is not None:
+            if len(_PLANS) >= _PLAN_LIMIT:
+                _PLANS.clear()
+            _PLANS[key] = plan
+    return plan
+
+
+def _packed(family: str, plan: Plan, tensors: Sequence[Tensor]) -> Tensor:
+    """The call's ``(G, P)`` float32 parameters, outside autograd."""
+    if plan.gather is not None:
+        return plan.gather.pack(tensors)
+    with torch.no_grad():
+        return plan.reference.with_tensors(tensors, LOWERINGS[family]).theta
+
+
+def _opaque_plan(family: str, reference: ReferenceCall, tensors: Sequence[Tensor]) -> tuple[Engine, Plan, Tensor]:
+    x = tensors[reference.x_index]
+    engine = ENGINES["c" if x.device.type == "cpu" else "triton"]
+    args, kwargs = reference.arguments(tensors)
+    plan = engine.unavailable(x) or plan_of(family, engine, x, args, kwargs, tensors)
+    failed = plan if isinstance(plan, str) else engine.load(plan.program)
+    if failed:
+        raise RuntimeError(f"the compiled fused {family} cannot compute this call ({failed})")
+    return engine, plan, _packed(family, plan, tensors)
+
+
+def opaque_forward(family: str, reference: ReferenceCall, tensors: Sequence[Tensor], seed: int) -> Tensor:
+    """``y`` of a fused call outside autograd (the custom op's kernel)."""
+    engine, plan, theta = _opaque_plan(family, reference, tensors)
+    x = tensors[reference.x_index]
+    return same_dtype(engine.forward(plan.program, engine_input(x, engine), theta, seed), x.dtype)
+
+
+def opaque_backward(family: str, reference: ReferenceCall, tensors: Sequence[Tensor], dy: Tensor,
+                    seed: int) -> tuple[Tensor, Tensor]:
+    """``(dx, dtheta)`` of a fused call outside autograd (the custom op's backward kernel): the input's
+    gradient and the packed ``(G, P)`` float32 parameters' gradient."""
+    engine, plan, theta = _opaque_plan(family, reference, tensors)
+    x = tensors[reference.x_index]
+    dx, dtheta = engine.backward(plan.program, engine_input(x, engine), engine_input(same_dtype(dy, x.dtype), engine),
+                                 theta, seed, True, True)
+    return same_dtype(dx, x.dtype), dtheta.contiguous()
+
+
+def _fused_prepare(engine: Engine, family: str, *args: Any, **kwargs: Any) -> Prepared:
     x = args[0] if args else kwargs["x"]
     tensors = tensor_arguments(args, kwargs)
+    if torch.compiler.is_compiling() and not torch.compiler.is_exporting():
+        return custom_ops.compiled_prepare(engine.name, family, x, args, kwargs)
     reason = _untraceable(tensors) or engine.unavailable(x)
     if reason:
         return reason
@@ -81,29 +179,38 @@ def _fused_prepare(
         return "empty input"
     if any(t.device != x.device for t in tensors):
         return "parameters on another device than the input"
-    lowered = lowering(*args, **kwargs)
-    if isinstance(lowered, str):
-        return lowered
-    failed = engine.load(lowered.program)
+    plan = plan_of(family, engine, x, args, kwargs, tensors)
+    if isinstance(plan, str):
+        return plan
+    failed = engine.load(plan.program)
     if failed:
         return failed
-    return partial(run, lowered, ReferenceCall.of(reference, x, args, kwargs), tensors, engine)
+    # a packing that is no gather (normalised blend weights) is lowered on every call, for autograd to see
+    lowered = Lowered(plan.program, None) if plan.gather is not None else LOWERINGS[family](*args, **kwargs)
+    return partial(run, lowered, plan.reference, tensors, engine, plan.gather)
 
 
 def _reference_prepare(reference: Callable[..., Tensor], *args: Any, **kwargs: Any) -> Prepared:
     return partial(reference, *args, **kwargs)
 
 
+#: the fused engines by backend name
+ENGINES: dict[str, Engine] = {"c": CEngine(), "triton": TritonEngine()}
+
+
+def _triton_serves(device_type: str) -> bool:
+    return device_type == "cuda" or (device_type == "cpu" and interpreting())
+
+
 def _register() -> None:
     register_backend(Backend("reference", lambda: None))
-    register_backend(Backend("c", lambda: None if compiler() is not None else "no working C compiler"))
-    register_backend(Backend("triton", triton_unavailable))
-    engines = {"c": CEngine(), "triton": TritonEngine()}
+    register_backend(Backend("c", lambda: None if compiler() is not None else "no working C compiler",
+                             lambda device_type: device_type == "cpu"))
+    register_backend(Backend("triton", triton_unavailable, _triton_serves))
     for family, reference in FAMILIES.items():
         register_implementation(Implementation(family, "reference", partial(_reference_prepare, reference)))
-        for backend, engine in engines.items():
-            prepare = partial(_fused_prepare, engine, LOWERINGS[family], reference)
-            register_implementation(Implementation(family, backend, prepare))
+        for backend, engine in ENGINES.items():
+            register_implementation(Implementation(family, backend, partial(_fused_prepare, engine, family)))
 
 
 _register()

@@ -13,6 +13,8 @@ The *mode* says which backends may serve a call, tried in order:
 - ``"fused"``: every backend but the reference;
 - a backend name: only that backend.
 
+A backend is only asked about calls on the device types it *serves*
+(:attr:`Backend.serves`): a CPU call never looks at the Triton backend.
 In ``auto`` a call always finds the reference at the end; in the other modes a
 call no allowed backend can serve raises :class:`KernelUnavailable` with each
 backend's reason, never a silent fallback. The mode is set by :func:`use`
@@ -45,10 +47,16 @@ class KernelUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Backend:
-    """A way of computing families; ``unavailable()`` says why it cannot run in this process (None if it can)."""
+    """A way of computing families; ``unavailable()`` says why it cannot run in this process (None if it can).
+
+    ``serves(device_type)`` says whether the backend may compute a call whose
+    input lives on that device type (``"cpu"``, ``"cuda"``, ...); the
+    dispatcher never asks the others (every device when None).
+    """
 
     name: str
     unavailable: Callable[[], Optional[str]]
+    serves: Optional[Callable[[str], bool]] = None
 
 
 @dataclass(frozen=True)
@@ -152,11 +160,26 @@ def _candidates(family: str, mode: str) -> list[Implementation]:
     return [impls[n] for n in names if n in impls]
 
 
+def _device_type(args: tuple, kwargs: dict) -> Optional[str]:
+    """The device type of the call's input (its first argument, or ``x=``); None when it is no tensor."""
+    x = args[0] if args else kwargs.get("x")
+    return x.device.type if hasattr(x, "device") else None
+
+
+def _serves(backend: str, device_type: Optional[str]) -> bool:
+    serves = _BACKENDS[backend].serves
+    return serves is None or device_type is None or serves(device_type)
+
+
 def dispatch(family: str, *args: Any, **kwargs: Any) -> Any:
     """Compute ``family`` with the first backend the mode allows that can serve this call."""
     mode = current()
+    device_type = _device_type(args, kwargs)
     reasons = []
     for impl in _candidates(family, mode):
+        if not _serves(impl.backend, device_type):
+            reasons.append(f"{impl.backend}: does not run on {device_type} tensors")
+            continue
         prepared = impl.prepare(*args, **kwargs)
         if not isinstance(prepared, str):
             for used in _State.recorders:

@@ -5,7 +5,11 @@ An *engine* (:class:`Engine`: the C kernels on CPU, Triton on CUDA) runs a
 input (never from saved intermediates). :class:`FusedUnit` wraps it for
 autograd: forward saves the input ``x`` (in its own dtype and layout) and the
 parameters (and keeps their packed ``(G, P)`` float32 copy), nothing else;
-backward asks the engine only for the gradients autograd needs.
+backward asks the engine only for the gradients autograd needs. When the
+lowering's packing is a pure gather of parameter elements (:class:`Gather`,
+every family but normalised blends), the parameters enter the function
+themselves: they are packed inside forward and the packed gradient is
+scattered back in backward, so that autograd sees one node per call.
 float16/bfloat16 inputs are computed in float32 and the results cast back,
 as in :mod:`adaptact.functional`.
 
@@ -27,8 +31,8 @@ from adaptact import functional as AF
 from adaptact.kernels.lowering import Lowered
 from adaptact.kernels.program import Program
 
-__all__ = ["COLUMN_BELOW", "Engine", "FusedCall", "FusedUnit", "Layout", "ReferenceCall", "counter_uniform", "run",
-           "tensor_arguments"]
+__all__ = ["COLUMN_BELOW", "Engine", "FusedCall", "FusedUnit", "Gather", "Layout", "ReferenceCall", "counter_uniform",
+           "draw_seed", "engine_input", "run", "same_dtype", "tensor_arguments"]
 
 #: seeds of stochastic programs are drawn from torch's default generator in [0, 2**62)
 _SEED_RANGE = 2**62
@@ -98,7 +102,8 @@ class Engine(Protocol):
         """``(dx, dtheta)`` (``dx`` in ``x``'s dtype, ``dtheta`` float32; each None when not needed)."""
 
 
-def _as(t: Tensor, dtype: torch.dtype) -> Tensor:
+def same_dtype(t: Tensor, dtype: torch.dtype) -> Tensor:
+    """``t`` in ``dtype`` (itself when it already is)."""
     return t if t.dtype == dtype else t.to(dtype)
 
 
@@ -106,7 +111,8 @@ def _float32(t: Tensor) -> Tensor:
     return t if t.dtype == torch.float32 and t.is_contiguous() else t.to(torch.float32).contiguous()
 
 
-def _engine_input(t: Tensor, engine: Engine) -> Tensor:
+def engine_input(t: Tensor, engine: Engine) -> Tensor:
+    """``t`` as ``engine`` reads it: contiguous, and float32 unless the engine reads half types."""
     return t.contiguous() if engine.accepts_half else _float32(t)
 
 
@@ -145,6 +151,11 @@ def counter_uniform(x: Tensor, seed: int) -> Tensor:
 _TENSOR = object()
 
 
+def hole() -> object:
+    """The placeholder a :class:`ReferenceCall` holds where a tensor stood."""
+    return _TENSOR
+
+
 class ReferenceCall(NamedTuple):
     """The reference function's call that a fused call stands for, without its tensors.
 
@@ -169,11 +180,17 @@ class ReferenceCall(NamedTuple):
         x_index = next(i for i, t in enumerate(tensor_arguments(args, kwargs)) if t is x)
         return ReferenceCall(fn, tuple(map(hole, args)), {k: hole(v) for k, v in kwargs.items()}, x_index)
 
-    def with_tensors(self, tensors: Sequence[Tensor]) -> Tensor:
+    def arguments(self, tensors: Sequence[Tensor]) -> tuple[tuple, dict]:
+        """``(args, kwargs)`` of the call with ``tensors`` in the tensors' places."""
         swap = iter(tensors)
-        args = [next(swap) if a is _TENSOR else a for a in self.args]
+        args = tuple(next(swap) if a is _TENSOR else a for a in self.args)
         kwargs = {k: next(swap) if v is _TENSOR else v for k, v in self.kwargs.items()}
-        return self.fn(*args, **kwargs)
+        return args, kwargs
+
+    def with_tensors(self, tensors: Sequence[Tensor], fn: Optional[Callable[..., object]] = None) -> Tensor:
+        """The reference (or ``fn``, a function of the same signature) with ``tensors`` in the tensors' places."""
+        args, kwargs = self.arguments(tensors)
+        return (fn or self.fn)(*args, **kwargs)
 
 
 def tensor_arguments(args: tuple, kwargs: dict) -> tuple[Tensor, ...]:
@@ -183,13 +200,103 @@ def tensor_arguments(args: tuple, kwargs: dict) -> tuple[Tensor, ...]:
     )
 
 
+#: codes of the gather probe stay exact in float32 below this many parameter elements
+_PROBE_LIMIT = 2**20
+
+
+def _probe_codes(n: int, offset: int) -> Tensor:
+    """``n`` distinct float32 codes, signed and fractional (no map but a selection keeps all of them codes)."""
+    k = torch.arange(offset, offset + n, dtype=torch.float64)
+    sign = 1.0 - 2.0 * (k % 2)
+    return (sign * (k + 1.25)).to(torch.float32)
+
+
+def _code_index(values: Tensor, total: int) -> Optional[Tensor]:
+    """The global element index of each code in ``values``, or None when one of them is no code."""
+    k = (values.double().abs() - 1.25).round().long()
+    if values.numel() == 0 or bool((k < 0).any()) or bool((k >= total).any()):
+        return None
+    if not torch.equal(_probe_codes(total, 0)[k], values):
+        return None
+    return k
+
+
+@dataclass(frozen=True)
+class Gather:
+    """A lowering's packing that only selects parameter elements: ``theta.flatten() = concat(params)[index]``.
+
+    Found once per call signature by :meth:`probe`: the lowering is run on
+    parameters filled with distinct signed fractional codes; when every packed
+    slot holds exactly one code, the packing is this gather (any arithmetic, a
+    normalisation or an absolute value would turn codes into non-codes).
+    :meth:`pack` then computes ``theta`` without autograd and :meth:`unpack`
+    scatters its gradient back to each parameter. This relies on the
+    lowering's packing depending on the parameters' shapes only, not their
+    values (true of every lowering: shapes pick the slots, values fill them).
+    """
+
+    index: Tensor
+    sizes: tuple[int, ...]
+    shape: tuple[int, int]
+    x_index: int
+    #: the index is 0, 1, ..., n-1: theta is the parameters' concatenation itself (no gather, no scatter)
+    identity: bool = False
+
+    @staticmethod
+    def probe(lower: Callable[..., object], args: tuple, kwargs: dict, tensors: Sequence[Tensor],
+              x_index: int) -> Optional["Gather"]:
+        sizes = tuple(0 if i == x_index else t.numel() for i, t in enumerate(tensors))
+        total = sum(sizes)
+        if total >= _PROBE_LIMIT:
+            return None
+        offsets = [sum(sizes[:i]) for i in range(len(sizes))]
+        probes = [t if i == x_index else _probe_codes(t.numel(), offsets[i]).view(t.shape).to(t.device)
+                  for i, t in enumerate(tensors)]
+        swap = iter(probes)
+        probe_args = tuple(next(swap) if isinstance(a, Tensor) else a for a in args)
+        probe_kwargs = {k: next(swap) if isinstance(v, Tensor) else v for k, v in kwargs.items()}
+        with torch.no_grad():
+            lowered = lower(*probe_args, **probe_kwargs)
+        theta = getattr(lowered, "theta", None)
+        if theta is None or theta.dim() != 2 or theta.dtype != torch.float32:
+            return None
+        index = _code_index(theta.detach().cpu().reshape(-1), total)
+        if index is None:
+            return None
+        identity = bool(torch.equal(index, torch.arange(total)))
+        return Gather(index.to(theta.device), sizes, (theta.shape[0], theta.shape[1]), x_index, identity)
+
+    def pack(self, tensors: Sequence[Tensor]) -> Tensor:
+        """The ``(G, P)`` float32 packed parameters of ``tensors`` (the call's tensors), outside autograd."""
+        with torch.no_grad():
+            parts = [same_dtype(t.reshape(-1), torch.float32) for i, t in enumerate(tensors) if i != self.x_index]
+            flat = parts[0] if len(parts) == 1 else torch.cat(parts)
+            return (flat if self.identity else flat[self.index]).reshape(self.shape).contiguous()
+
+    def unpack(self, dtheta: Tensor, tensors: Sequence[Tensor], needed: Sequence[bool]) -> list[Optional[Tensor]]:
+        """Each parameter's gradient from the packed ``dtheta`` (None where not ``needed``; None for ``x``)."""
+        if self.identity:
+            flat = same_dtype(dtheta.reshape(-1), torch.float32)
+        else:
+            flat = torch.zeros(sum(self.sizes), dtype=torch.float32, device=dtheta.device)
+            flat.index_add_(0, self.index, same_dtype(dtheta.reshape(-1), torch.float32))
+        grads: list[Optional[Tensor]] = []
+        start = 0
+        for i, (t, n) in enumerate(zip(tensors, self.sizes)):
+            wanted = needed[i] and i != self.x_index
+            grads.append(same_dtype(flat[start:start + n].view(t.shape), t.dtype) if wanted else None)
+            start += n
+        return grads
+
+
 class FusedCall(NamedTuple):
-    """Everything :class:`FusedUnit` needs besides its tensors."""
+    """Everything :class:`FusedUnit` needs besides its tensors (``gather``: see :class:`FusedUnit`)."""
 
     program: Program
     engine: Engine
     seed: int
     reference: ReferenceCall
+    gather: Optional[Gather] = None
 
 
 class FusedUnit(torch.autograd.Function):
@@ -197,7 +304,9 @@ class FusedUnit(torch.autograd.Function):
 
     Inputs: the packed ``theta`` and the reference call's tensors (``x`` among
     them). The fused backward returns the gradient of ``theta`` (autograd maps
-    it back to the parameters through the packing) and of ``x``. A backward
+    it back to the parameters through the packing) and of ``x``. With a
+    ``call.gather``, ``theta`` is None: forward packs the parameters itself and
+    backward returns their gradients directly (no packing nodes in the graph). A backward
     run with ``create_graph=True`` (grad mode on inside backward) instead
     recomputes the reference from the same tensors and differentiates it with
     a graph, returning the gradients of the tensors directly: second and
@@ -207,13 +316,14 @@ class FusedUnit(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, call: FusedCall, theta: Tensor, *tensors: Tensor) -> Tensor:
+    def forward(ctx, call: FusedCall, theta: Optional[Tensor], *tensors: Tensor) -> Tensor:
         x = tensors[call.reference.x_index]
-        packed = _float32(theta.detach())
-        y = call.engine.forward(call.program, _engine_input(x, call.engine), packed, call.seed)
+        packed = call.gather.pack(tensors) if theta is None else _float32(theta.detach())
+        y = call.engine.forward(call.program, engine_input(x, call.engine), packed, call.seed)
         ctx.save_for_backward(*tensors)
-        ctx.call, ctx.packed, ctx.theta_dtype = call, packed, theta.dtype
-        return _as(y, x.dtype)
+        ctx.call, ctx.packed = call, packed
+        ctx.theta_dtype = torch.float32 if theta is None else theta.dtype
+        return same_dtype(y, x.dtype)
 
     @staticmethod
     def backward(ctx, dy: Tensor):
@@ -223,13 +333,20 @@ class FusedUnit(torch.autograd.Function):
             return (None, None) + _differentiable_grads(call, tensors, dy, ctx.needs_input_grad[2:])
         i = call.reference.x_index
         x, engine = tensors[i], call.engine
+        needed = ctx.needs_input_grad[2:]
+        need_theta = ctx.needs_input_grad[1] or (
+            call.gather is not None and any(n for j, n in enumerate(needed) if j != i))
         dx, dtheta = engine.backward(
-            call.program, _engine_input(x, engine), _engine_input(_as(dy, x.dtype), engine), ctx.packed,
-            call.seed, ctx.needs_input_grad[2 + i], ctx.needs_input_grad[1],
+            call.program, engine_input(x, engine), engine_input(same_dtype(dy, x.dtype), engine), ctx.packed,
+            call.seed, needed[i], need_theta,
         )
-        grads: list[Optional[Tensor]] = [None] * len(tensors)
-        grads[i] = None if dx is None else _as(dx, x.dtype)
-        return (None, None if dtheta is None else _as(dtheta, ctx.theta_dtype), *grads)
+        if call.gather is not None:
+            grads = call.gather.unpack(dtheta, tensors, needed) if dtheta is not None else [None] * len(tensors)
+            dtheta = None
+        else:
+            grads = [None] * len(tensors)
+        grads[i] = None if dx is None else same_dtype(dx, x.dtype)
+        return (None, None if dtheta is None else same_dtype(dtheta, ctx.theta_dtype), *grads)
 
 
 def _differentiable_grads(
@@ -261,11 +378,19 @@ def _differentiable_grads(
     return tuple(next(grads) if need else None for need in needed)
 
 
-def run(lowered: Lowered, reference: ReferenceCall, tensors: Sequence[Tensor], engine: Engine) -> Tensor:
+def draw_seed(program: Program) -> int:
+    """A fresh seed from torch's default generator for a stochastic program (0 for the others)."""
+    return int(torch.randint(0, _SEED_RANGE, (1,)).item()) if program.stochastic else 0
+
+
+def run(lowered: Lowered, reference: ReferenceCall, tensors: Sequence[Tensor], engine: Engine,
+        gather: Optional[Gather] = None) -> Tensor:
     """Apply a lowered call with ``engine``; the output has ``x``'s shape and dtype.
 
     ``reference`` and ``tensors`` are the call of the reference function it
-    computes, and that call's tensors (what double backward recomputes).
+    computes, and that call's tensors (what double backward recomputes). With
+    a ``gather`` the parameters are packed inside :class:`FusedUnit` and
+    ``lowered.theta`` is not used (it may be None).
     """
-    seed = int(torch.randint(0, _SEED_RANGE, (1,)).item()) if lowered.program.stochastic else 0
-    return FusedUnit.apply(FusedCall(lowered.program, engine, seed, reference), lowered.theta, *tensors)
+    call = FusedCall(lowered.program, engine, draw_seed(lowered.program), reference, gather)
+    return FusedUnit.apply(call, None if gather is not None else lowered.theta, *tensors)

@@ -1,0 +1,95 @@
+"""Per-call overhead of the fused units against nn.ReLU, and compiled vs eager fused time, in one process.
+
+    PYTHONPATH=src python benchmarks/overhead.py [--rounds 200] [--skip-compile]
+
+Overhead: forward+backward of a unit minus forward+backward of ``nn.ReLU`` on the
+same small tensors, rounds alternating unit and ReLU, 1 thread; medians and
+the interquartile spread of the per-round differences. Also the bare kernels
+(the C entry points called directly), so that the dispatch overhead is
+``unit - bare``. Compiled: ``torch.compile(fullgraph=True)`` against the eager
+fused unit at (64, 64, 32, 32). Writes benchmarks/results/overhead.json.
+"""
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from adaptact import units as U
+
+SHAPES = [(128, 256), (64, 512), (32, 1024), (1024, 64)]
+UNITS = {
+    "pau": lambda: U.PAU(), "abu": lambda: U.Blend(), "adact": lambda: U.AdAct(),
+    "swish_beta": lambda: U.SwishBeta(), "arelu": lambda: U.AdaptiveReLU(), "agumbel": lambda: U.AdaptiveGumbel(),
+    "scaled": lambda: U.Scaled(),
+}
+
+
+def _timer(module, x, dy):
+    def step():
+        t0 = time.perf_counter()
+        module(x).backward(dy)
+        return time.perf_counter() - t0
+    return step
+
+
+def _paired(unit_step, relu_step, rounds, inner):
+    units, relus = [], []
+    for _ in range(rounds):
+        units.append(min(unit_step() for _ in range(inner)))
+        relus.append(min(relu_step() for _ in range(inner)))
+    diffs = sorted(u - r for u, r in zip(units, relus))
+    q = statistics.quantiles(diffs, n=4)
+    return {"unit_us": statistics.median(units) * 1e6, "relu_us": statistics.median(relus) * 1e6,
+            "overhead_us": statistics.median(diffs) * 1e6, "overhead_iqr_us": [q[0] * 1e6, q[2] * 1e6]}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=200)
+    ap.add_argument("--inner", type=int, default=3)
+    ap.add_argument("--skip-compile", action="store_true")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "overhead.json"))
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    out = {"threads": 1, "rounds": a.rounds, "inner_min_of": a.inner,
+           "note": "shared noisy machine (2 cores, other jobs running): read medians with their spreads",
+           "overhead": {}, "compiled": {}}
+    relu = torch.nn.ReLU()
+    for shape in SHAPES:
+        x = torch.randn(shape, requires_grad=True)
+        dy = torch.randn(shape)
+        row = {}
+        for name, make in UNITS.items():
+            unit = make()
+            for _ in range(20):
+                unit(x).backward(dy)
+            row[name] = _paired(_timer(unit, x, dy), _timer(relu, x, dy), a.rounds, a.inner)
+            print(shape, name, {k: (round(v, 1) if isinstance(v, float) else [round(u, 1) for u in v])
+                                for k, v in row[name].items()}, flush=True)
+        out["overhead"]["x".join(map(str, shape))] = row
+    if not a.skip_compile:
+        shape = (64, 64, 32, 32)
+        x = torch.randn(shape, requires_grad=True)
+        dy = torch.randn(shape)
+        for name in ("pau", "abu", "adact"):
+            unit = UNITS[name]()
+            compiled = torch.compile(unit, fullgraph=True)
+            for _ in range(3):
+                compiled(x).backward(dy)
+                unit(x).backward(dy)
+            r = _paired(_timer(compiled, x, dy), _timer(unit, x, dy), max(a.rounds // 10, 10), 1)
+            res = {"compiled_ms": r["unit_us"] / 1e3, "eager_fused_ms": r["relu_us"] / 1e3,
+                   "compiled_minus_eager_ms": r["overhead_us"] / 1e3,
+                   "iqr_ms": [v / 1e3 for v in r["overhead_iqr_us"]]}
+            out["compiled"][name] = res
+            print("compiled", name, res, flush=True)
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""torch.compile keeps the fused kernels: they are the custom ops adaptact::fused_forward/backward."""
+import pytest
+import torch
+
+import adaptact.kernels as K
+from adaptact import units as U
+from adaptact.kernels import custom_ops
+
+needs_c = pytest.mark.skipif("c" not in K.available(), reason="no C compiler: no fused CPU path to test")
+
+UNITS = {
+    "pau": lambda: U.PAU(num_features=4),
+    "abu": lambda: U.Blend(),
+    "adact": lambda: U.AdAct(num_features=4).eval(),
+    "agumbel": lambda: U.AdaptiveGumbel(),
+    "arelu": lambda: U.AdaptiveReLU(num_features=4),
+    "swish_beta": lambda: U.SwishBeta(),
+}
+
+
+@pytest.fixture(autouse=True)
+def fresh_dynamo():
+    """Each test traces from scratch (recompiling one unit class at many shapes is not what they test)."""
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
+def _step(module, x):
+    for p in module.parameters():
+        p.grad = None
+    x = x.detach().clone().requires_grad_(True)
+    y = module(x)
+    (y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum().backward()
+    return y.detach(), x.grad, [p.grad.clone() for p in module.parameters()]
+
+
+@needs_c
+@pytest.mark.slow
+@pytest.mark.compile
+@pytest.mark.parametrize("name", sorted(UNITS))
+def test_compiled_unit_equals_eager_fused_and_calls_the_fused_op(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    torch.manual_seed(0)
+    unit = UNITS[name]()
+    x = torch.randn(2, 4, 5, 6)
+    with K.record() as used:
+        eager = _step(unit, x)
+    assert used == ["c"]
+    compiled = torch.compile(unit, fullgraph=True)
+    before = dict(custom_ops.CALLS)
+    got = _step(compiled, x)
+    assert custom_ops.CALLS["fused_forward"] == before.get("fused_forward", 0) + 1
+    assert custom_ops.CALLS["fused_backward"] == before.get("fused_backward", 0) + 1
+    torch.testing.assert_close(got[0], eager[0], rtol=0, atol=0)
+    torch.testing.assert_close(got[1], eager[1], rtol=0, atol=0)
+    for g, e in zip(got[2], eager[2]):
+        torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-6)
+
+
+@needs_c
+@pytest.mark.slow
+@pytest.mark.compile
+def test_the_compiled_graph_holds_the_custom_op_not_the_formulas():
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    unit = U.AdAct().eval()
+    torch.compile(unit, backend=backend, fullgraph=True)(torch.randn(3, 8))
+    targets = {str(n.target) for n in graphs[0].graph.nodes if n.op == "call_function"}
+    assert "adaptact.fused_forward.default" in targets or any("fused_forward" in t for t in targets)
+    assert not any("softplus" in t or "tanh" in t or "exp" in t for t in targets)
+
+
+@needs_c
+@pytest.mark.compile
+def test_the_reference_mode_still_compiles_the_formulas():
+    before = dict(custom_ops.CALLS)
+    unit = U.PAU()
+    with K.use("reference"):
+        compiled = torch.compile(unit, backend="eager", fullgraph=True)
+        x = torch.randn(3, 5)
+        torch.testing.assert_close(compiled(x), unit(x))
+    assert dict(custom_ops.CALLS) == before
+
+
+@needs_c
+@pytest.mark.slow
+@pytest.mark.compile
+def test_a_training_adact_compiles_with_its_stochastic_term():
+    unit = U.AdAct().train()
+    compiled = torch.compile(unit, fullgraph=True)
+    x = torch.randn(4, 16, requires_grad=True)
+    y = compiled(x)
+    y.sum().backward()
+    assert torch.isfinite(y).all() and torch.isfinite(x.grad).all()
+    assert not torch.equal(compiled(x), compiled(x))  # fresh RReLU slopes each call

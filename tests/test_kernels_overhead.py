@@ -1,0 +1,99 @@
+"""The per-call path of the fused kernels: no backend asked about a device it cannot serve, plans built
+once per signature, parameters packed outside autograd (timings: benchmarks/overhead.py)."""
+import pytest
+import torch
+
+import adaptact.kernels as K
+from adaptact import functional as AF
+from adaptact.kernels import backends, dispatch as _  # noqa: F401  (registers the backends)
+from adaptact.kernels.fused import Gather
+from adaptact.kernels.lowering import LOWERINGS, lower_blend, lower_pau
+
+PLAIN_BASIS = ("tanh", "relu", "identity")  # basis functions without parameters
+needs_c = pytest.mark.skipif("c" not in K.available(), reason="no C compiler: no fused CPU path to test")
+dispatch_module = __import__("adaptact.kernels.dispatch", fromlist=["_IMPLEMENTATIONS"])
+
+
+@needs_c
+def test_a_cpu_call_never_asks_the_triton_backend(monkeypatch):
+    def asked(*args, **kwargs):
+        raise AssertionError("the Triton backend was asked about a CPU call")
+
+    impl = dispatch_module._IMPLEMENTATIONS["pau"]["triton"]
+    monkeypatch.setitem(dispatch_module._IMPLEMENTATIONS["pau"], "triton", type(impl)("pau", "triton", asked))
+    x, a, b = torch.randn(3, 5), torch.randn(6), torch.randn(4)
+    with K.record() as used:
+        y = K.pau(x, a, b)
+    assert used == ["c"]
+    torch.testing.assert_close(y, AF.pau(x, a, b), rtol=1e-5, atol=1e-5)
+
+
+@needs_c
+def test_the_lowering_runs_once_per_signature(monkeypatch):
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return lower_pau(*args, **kwargs)
+
+    monkeypatch.setitem(LOWERINGS, "pau", counted)
+    monkeypatch.setattr(backends, "_PLANS", {})
+    a, b = torch.randn(6, requires_grad=True), torch.randn(4, requires_grad=True)
+    K.pau(torch.randn(3, 7), a, b).sum().backward()
+    first = len(calls)
+    for _ in range(3):
+        K.pau(torch.randn(3, 7), a, b).sum().backward()
+    assert first > 0 and len(calls) == first
+    K.pau(torch.randn(3, 8), a, b)  # another shape: another plan
+    assert len(calls) > first
+
+
+@needs_c
+def test_parameters_enter_the_fused_node_without_packing_nodes():
+    a, b = torch.randn(6, requires_grad=True), torch.randn(4, requires_grad=True)
+    x = torch.randn(3, 7, requires_grad=True)
+    y = K.pau(x, a, b)
+    assert type(y.grad_fn).__name__ == "FusedUnitBackward"
+    inputs = [fn for fn, _ in y.grad_fn.next_functions if fn is not None]
+    assert [type(fn).__name__ for fn in inputs] == ["AccumulateGrad"] * 3
+    y.square().sum().backward()
+    xr, ar, br = (t.detach().clone().requires_grad_(True) for t in (x, a, b))
+    AF.pau(xr, ar, br).square().sum().backward()
+    for got, want in ((x.grad, xr.grad), (a.grad, ar.grad), (b.grad, br.grad)):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_gather_probe_finds_a_selection_and_its_inverse():
+    x, a, b = torch.randn(2, 3, 4), torch.randn(3, 6), torch.randn(3, 4)
+    gather = Gather.probe(lower_pau, (x, a, b), {}, (x, a, b), 0)
+    assert gather is not None and gather.shape == (3, 10)
+    torch.testing.assert_close(gather.pack((x, a, b)), lower_pau(x, a, b).theta, rtol=0, atol=0)
+    dtheta = torch.randn(3, 10)
+    _, da, db = gather.unpack(dtheta, (x, a, b), (False, True, True))
+    torch.testing.assert_close(torch.cat([da, db], 1), dtheta, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("normalization", ["softmax", "sum", "abs", "pos"])
+def test_gather_probe_refuses_a_packing_that_computes(normalization):
+    x, w = torch.randn(2, 5), torch.randn(len(PLAIN_BASIS))
+    args = (x, w, PLAIN_BASIS, None, normalization)
+    assert Gather.probe(lower_blend, args, {}, (x, w), 0) is None
+    assert Gather.probe(lower_blend, (x, w, PLAIN_BASIS, None, "none"), {}, (x, w), 0) is not None
+
+
+def test_gather_probe_refuses_an_absolute_value():
+    def lower_abs(x, a):
+        return type(lower_pau(x, a, a[:1]))(None, a.abs().reshape(1, -1).to(torch.float32))
+
+    x, a = torch.randn(4), torch.randn(5)
+    assert Gather.probe(lower_abs, (x, a), {}, (x, a), 0) is None
+
+
+@needs_c
+def test_a_normalised_blend_still_differentiates_through_its_packing():
+    x, w = torch.randn(4, 6, requires_grad=True), torch.randn(len(PLAIN_BASIS), requires_grad=True)
+    K.blend(x, w, PLAIN_BASIS, None, "softmax").square().sum().backward()
+    xr, wr = x.detach().clone().requires_grad_(True), w.detach().clone().requires_grad_(True)
+    AF.blend(xr, wr, PLAIN_BASIS, None, "softmax").square().sum().backward()
+    torch.testing.assert_close(w.grad, wr.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(x.grad, xr.grad, rtol=1e-4, atol=1e-5)
