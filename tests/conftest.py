@@ -1,10 +1,18 @@
 """Shared fixtures: one case per registered activation (and per-channel variants of the trainable ones)."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
-import adaptact as aa
+if not torch.cuda.is_available():
+    # before triton is first imported (adaptact's custom ops import torch._dynamo, which imports triton):
+    # its interpreter replaces triton.language's functions at import. Triton serves CPU tensors only
+    # when forced (kernels.use("triton")), so the other tests are unaffected.
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import adaptact as aa  # noqa: E402
 from adaptact.registry import entry
 
 CHANNELS = 3

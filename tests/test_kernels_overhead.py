@@ -16,6 +16,8 @@ dispatch_module = __import__("adaptact.kernels.dispatch", fromlist=["_IMPLEMENTA
 
 @needs_c
 def test_a_cpu_call_never_asks_the_triton_backend(monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)  # test_kernels_triton sets it for its own process
+
     def asked(*args, **kwargs):
         raise AssertionError("the Triton backend was asked about a CPU call")
 

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 if not torch.cuda.is_available():
-    # before triton is first imported: its interpreter replaces triton.language's functions at import
+    # conftest.py sets it before triton is first imported (its interpreter replaces triton.language's
+    # functions at import); this keeps the module right when run on its own
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 from adaptact import functional as AF

@@ -26,7 +26,9 @@ from adaptact import functional as AF
 from adaptact.kernels import custom_ops
 from adaptact.kernels.c_build import compiler
 from adaptact.kernels.c_engine import CEngine
-from adaptact.kernels.dispatch import Backend, Implementation, Prepared, register_backend, register_implementation
+from adaptact.kernels.dispatch import (
+    Backend, Implementation, Prepared, current, register_backend, register_implementation,
+)
 from adaptact.kernels.fused import Engine, Gather, ReferenceCall, engine_input, run, same_dtype, tensor_arguments
 from adaptact.kernels.lowering import LOWERINGS, Lowered
 from adaptact.kernels.program import Program
@@ -199,7 +201,8 @@ ENGINES: dict[str, Engine] = {"c": CEngine(), "triton": TritonEngine()}
 
 
 def _triton_serves(device_type: str) -> bool:
-    return device_type == "cuda" or (device_type == "cpu" and interpreting())
+    """CUDA; on CPU only in the interpreter when Triton is forced (``use("triton")``, for its tests)."""
+    return device_type == "cuda" or (device_type == "cpu" and interpreting() and current() == "triton")
 
 
 def _register() -> None:
