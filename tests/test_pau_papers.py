@@ -233,7 +233,8 @@ def test_a_run_streams_imagenet_and_reports_acc_at_5(image_root):
     spec = RunSpec(model="mobilenetv2", data="imagenet", data_dir=str(image_root.parent), act="pau",
                    model_options={"width_mult": 0.25}, data_options={"image_size": 32, "resize_size": 36,
                                                                      "workers": 1},
-                   epochs=1, batch_size=3, eval_batch_size=4, optimizer="sgd", lr=0.01, top_k=2, device="cpu")
+                   epochs=1, batch_size=3, eval_batch_size=4, optimizer="sgd", lr=1e-3, top_k=2, device="cpu")
+    # lr 1e-3: at 0.01 this 3-image-batch net diverges by step 3 (the evaluation-loss guard says so)
     record = run(spec)
     assert record.status == "ok", record.error
     assert record.data["input_shape"] == [3, 32, 32]

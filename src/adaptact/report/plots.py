@@ -248,7 +248,7 @@ def preactivation_variance(exp: Experiment, records: Sequence[RunRecord], folder
 
 
 def _pruning(exp: Experiment, records: Sequence[RunRecord], folder: Path) -> list[Path]:
-    from adaptact.report.pruning_figure import accuracy_against_pruning  # it imports this module's helpers
+    from adaptact.report.pruning_figure import accuracy_against_pruning
 
     return accuracy_against_pruning(exp, records, folder)
 

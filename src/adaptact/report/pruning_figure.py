@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from adaptact.experiments.base import Experiment
-from adaptact.report.plots import _figure, _save
+from adaptact.report.figures_common import figure as _figure, save as _save
 from adaptact.train import RunRecord
 
 __all__ = ["accuracy_against_pruning"]
