@@ -15,6 +15,11 @@ from adaptact.units.base import ActivationUnit, NumFeatures, check_choice
 __all__ = ["AdaptiveCDF", "AdaptiveGumbel", "AdaptiveReLU"]
 
 
+def _check_cdf(cdf: str) -> str:
+    """The canonical name of a CDF of :mod:`adaptact.cdfs` (aliases resolved); an unknown one lists the choices."""
+    return check_choice("cdf", resolve_cdf(cdf) if isinstance(cdf, str) else cdf, CDF_NAMES)
+
+
 class _PositiveShape(ActivationUnit):
     """A unit with one positive shape parameter :math:`\\alpha = e^{\\rho}` per layer or per neuron."""
 
@@ -85,7 +90,7 @@ class AdaptiveReLU(_PositiveShape):
         dtype=None,
     ) -> None:
         super().__init__(num_features, alpha, channel_dim, device, dtype)
-        self.cdf = check_choice("cdf", resolve_cdf(cdf) if isinstance(cdf, str) else cdf, CDF_NAMES)
+        self.cdf = _check_cdf(cdf)
 
     def compute(self, x: Tensor) -> Tensor:
         if self.cdf in AF.ARELU_CDFS:
@@ -123,7 +128,7 @@ class AdaptiveCDF(_PositiveShape):
         dtype=None,
     ) -> None:
         super().__init__(num_features, alpha, channel_dim, device, dtype)
-        self.cdf = check_choice("cdf", resolve_cdf(cdf) if isinstance(cdf, str) else cdf, CDF_NAMES)
+        self.cdf = _check_cdf(cdf)
 
     def compute(self, x: Tensor) -> Tensor:
         return AF.adaptive_cdf(x, self.rho, self.cdf)
