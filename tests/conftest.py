@@ -57,3 +57,13 @@ def expected_shape(name: str, x: torch.Tensor) -> tuple[int, ...]:
     if _shape_changes(name):
         return (x.shape[0], x.shape[1] // 2) + tuple(x.shape[2:])
     return tuple(x.shape)
+
+
+@pytest.fixture
+def one_thread():
+    """Torch at one thread for the test: small batches gain nothing from threads, and threads on a busy
+    machine cost seconds."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -14,13 +14,7 @@ from adaptact.units import PAU, Maxout
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Batches of two images gain nothing from threads, and threads on a busy machine cost seconds."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.one_thread
 
 
 def count(model: nn.Module) -> int:

@@ -25,12 +25,7 @@ from adaptact.train.pruning import apply_pruning, check_prune, convolutions, fil
 from fakedata import write_fake_data_root
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.one_thread
 
 
 @pytest.fixture(scope="module")
