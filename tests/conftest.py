@@ -59,6 +59,20 @@ def expected_shape(name: str, x: torch.Tensor) -> tuple[int, ...]:
     return tuple(x.shape)
 
 
+@pytest.fixture(autouse=True)
+def fresh_dynamo(request):
+    """A ``compile`` test starts and ends with dynamo's caches empty: its recompile limit (8 per code
+    object) counts across tests, and once a unit's ``forward`` reaches it dynamo runs it eagerly, so
+    the later tests would compare eager with eager (or, after a partial fallback, trip on a warning)."""
+    if request.node.get_closest_marker("compile") is None:
+        yield
+        return
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()  # reset() keeps them; tests read them
+    yield
+    torch._dynamo.reset()
+
+
 @pytest.fixture
 def one_thread():
     """Torch at one thread for the test: small batches gain nothing from threads, and threads on a busy

@@ -147,3 +147,83 @@ def test_adaptact_train_killed_by_sigkill_resumes_to_the_uninterrupted_record(tm
     assert steps == killed["curves"]["step"], "the CSV log repeats or misses evaluations after the resume"
     clean = run(RunSpec.from_dict(killed["spec"]), log_dir=tmp_path / "logs")  # uninterrupted, in this process
     assert _comparable(json.loads(json.dumps(clean.to_dict()))) == _comparable(killed)
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+def test_a_spec_checkpoint_dir_gives_each_run_its_own_folder_and_resumes_from_it(tmp_path, monkeypatch):
+    spec = SPEC.replace(checkpoint_dir=str(tmp_path))
+    assert spec.key() == SPEC.key()  # a folder is not part of the identity
+    clean = run(SPEC)
+    _interrupt_at(monkeypatch, 60)
+    with pytest.raises(Interrupted):
+        run(spec)
+    assert (tmp_path / spec.key() / CHECKPOINT_FILE).exists()
+    monkeypatch.undo()
+    resumed = _comparable(run(spec))
+    assert resumed.pop("spec") == {**clean.spec, "checkpoint_dir": str(tmp_path)}
+    assert resumed == {k: v for k, v in _comparable(clean).items() if k != "spec"}
+    assert not (tmp_path / spec.key()).exists()  # removed when the run ends
+
+
+def _sweep_experiment():
+    from adaptact.experiments import Column, Experiment, Profile, Row
+
+    spec = {k: v for k, v in SPEC.to_dict().items() if k in ("steps", "eval_every", "record_every", "batch_size",
+                                                              "augment", "record_preact")}
+    return Experiment("checkpointed-sweep", "t", "p", "s", [Row("PAU", {"act": "pau"})],
+                      [Column("digits", {"data": "digits"})], {"quick": Profile("quick", spec, seeds=1)},
+                      base={"model": "mlp", "device": "cpu"})
+
+
+@pytest.mark.slow
+def test_a_sweep_with_checkpoint_steps_resumes_its_unfinished_run_from_the_checkpoint(tmp_path, monkeypatch):
+    """`reproduce --checkpoint-steps`: each run checkpoints under <out>/checkpoints/<key>/, and a sweep started
+    again continues an unfinished run from there (shown by a checkpoint whose weights were halved: the curve
+    equals the clean run's up to the checkpoint and departs from it after)."""
+    from adaptact.experiments import reproduce
+
+    exp = _sweep_experiment()
+    (_, spec), = exp.plan("quick")[0]
+    clean = run(spec)
+    out = tmp_path / "out"
+    folder = out / "checkpoints" / spec.key()
+    _interrupt_at(monkeypatch, 60)
+    with pytest.raises(Interrupted):
+        run(spec.replace(checkpoint_steps=25), checkpoint_dir=folder)
+    monkeypatch.undo()
+    state = load_checkpoint(folder, spec.key())
+    state["model"] = {k: v * 0.5 if v.is_floating_point() else v for k, v in state["model"].items()}
+    save_checkpoint(folder, spec.key(), state)
+
+    summary = reproduce(exp, "quick", out=out, workers=1, progress=False, overrides={"checkpoint_steps": 25})
+    assert summary.ran == 1 and summary.failed == 0
+    record = json.loads((out / "records" / f"{spec.key()}.json").read_text())
+    assert record["key"] == spec.key() and record["spec"]["checkpoint_dir"] == str((out / "checkpoints").resolve())
+    steps, resumed, fresh = record["curves"]["step"], record["curves"]["test_loss"], clean.curves["test_loss"]
+    before = [i for i, s in enumerate(steps) if s <= 50]
+    assert [resumed[i] for i in before] == [fresh[i] for i in before]
+    assert resumed[len(before):] != fresh[len(before):]
+    assert not folder.exists()
+
+
+@pytest.mark.slow
+def test_reproduce_cli_checkpoints_and_logs_every_run_of_the_sweep(tmp_path):
+    import adaptact.experiments as experiments
+    from adaptact.cli import main
+
+    exp = _sweep_experiment()
+    experiments.register_experiment(exp)
+    try:
+        out = tmp_path / "out"
+        assert main(["reproduce", exp.name, "--out", str(out), "--workers", "1", "--quiet", "--no-figures",
+                     "--checkpoint-steps", "40", "--log", "csv", "--set", "steps=60"]) == 0
+    finally:
+        experiments._USER.pop(exp.name, None)
+    (record_file,) = (out / "records").glob("*.json")
+    record = json.loads(record_file.read_text())
+    assert record["spec"]["checkpoint_steps"] == 40
+    rows = (out / "logs" / record["key"] / "metrics.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in rows[1:]] == [str(s) for s in record["curves"]["step"]]
+    assert not (out / "checkpoints" / record["key"]).exists()  # finished: its checkpoint is gone

@@ -133,6 +133,7 @@ def test_kernels_are_built_once_into_the_cache_folder(monkeypatch, tmp_path):
     assert len(list((tmp_path / "kernels").glob("adaptact_*.so"))) == 1
 
 
+@pytest.mark.compile
 def test_torch_compile_traces_the_reference():
     unit = aa.create("pau")
     x = torch.randn(2, 3, 4)

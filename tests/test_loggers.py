@@ -83,15 +83,54 @@ def test_wandb_offline(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
-    run(SPEC.replace(steps=20, loggers=["wandb"]), log_dir=tmp_path)
-    assert any((tmp_path / "wandb").iterdir())
+    spec = SPEC.replace(steps=20, loggers=["wandb"])
+    run(spec, log_dir=tmp_path)
+    (run_dir,) = (tmp_path / "wandb").glob(f"offline-run-*-{spec.key()}")
+    assert list(run_dir.glob("*.wandb"))  # the run's history, ready for `wandb sync`
 
 
-def test_mlflow_to_a_local_store(tmp_path, monkeypatch):
+def test_mlflow_to_a_local_store_holds_every_evaluation(tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    run(SPEC.replace(steps=20, loggers=["mlflow"]), log_dir=tmp_path)
-    assert (tmp_path / "mlruns").is_dir()
+    spec = SPEC.replace(loggers=["mlflow"])
+    record = run(spec, log_dir=tmp_path)
+    client = MlflowClient(tracking_uri=(tmp_path / "mlruns").resolve().as_uri())
+    (found,) = client.search_runs([client.get_experiment_by_name("adaptact").experiment_id])
+    assert found.info.status == "FINISHED" and found.data.tags["adaptact_key"] == spec.key()
+    history = client.get_metric_history(found.info.run_id, "test_accuracy")
+    assert [m.step for m in history] == record.curves["step"]
+    assert [m.value for m in history] == pytest.approx(record.curves["test_accuracy"])
+    unit = next(iter(record.final_activations))
+    assert f"act.{unit}.numerator.mean" in found.data.metrics
+    assert found.data.metrics["final.test_accuracy"] == pytest.approx(record.metrics["test_accuracy"])
+    assert found.data.params["act"] == "pau"
+
+
+def test_a_resumed_run_continues_its_mlflow_run(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    spec = SPEC.replace(steps=100, checkpoint_steps=30, loggers=["mlflow"])
+    evaluation = loop._evaluation
+
+    def failing(model, data, spec, step):
+        if step == 80:
+            raise KeyboardInterrupt
+        return evaluation(model, data, spec, step)
+
+    with monkeypatch.context() as m:
+        m.setattr(loop, "_evaluation", failing)
+        with pytest.raises(KeyboardInterrupt):
+            run(spec, checkpoint_dir=tmp_path / "ckpt", log_dir=tmp_path / "logs")
+    record = run(spec, checkpoint_dir=tmp_path / "ckpt", log_dir=tmp_path / "logs")
+    client = MlflowClient(tracking_uri=(tmp_path / "logs" / "mlruns").resolve().as_uri())
+    (found,) = client.search_runs([client.get_experiment_by_name("adaptact").experiment_id])
+    assert found.info.status == "FINISHED"
+    steps = sorted({m.step for m in client.get_metric_history(found.info.run_id, "test_accuracy")})
+    assert steps == record.curves["step"]
 
 
 def test_adaptact_train_records_activations_and_logs_by_default(tmp_path, capsys):

@@ -135,6 +135,11 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         overrides["device"] = args.device
     if args.threads:
         overrides["threads"] = args.threads
+    if args.checkpoint_steps:
+        overrides["checkpoint_steps"] = args.checkpoint_steps
+    if args.log is not None:
+        overrides["loggers"] = _loggers(args.log)
+    _need_logger_packages(overrides.get("loggers", []))
     if "device" in overrides:
         check("--device", device, overrides["device"])
     if args.engine == "ray":
@@ -350,9 +355,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if save_model and save_model.suffix == ".safetensors":
         _need_package("safetensors", "--save-model *.safetensors")
     log_dir = Path(args.log_dir) if args.log_dir else out.with_suffix(".logs")
-    for name in spec.loggers:
-        if name in ("tensorboard", "wandb", "mlflow"):
-            _need_package(name, f"--log {name}")
+    _need_logger_packages(spec.loggers)
     _preflight(spec)
 
     console = Console()
@@ -375,6 +378,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     console.print(f"record written to {out}" + (f", logs in {log_dir}" if spec.loggers else "")
                   + (f", model saved to {save_model}" if save_model and record.status == "ok" else ""))
     return 0
+
+
+def _need_logger_packages(loggers) -> None:
+    for name in loggers:
+        if name in ("tensorboard", "wandb", "mlflow"):
+            _need_package(name, f"--log {name}")
 
 
 def _loggers(text: str) -> list[str]:
@@ -474,6 +483,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder with the data sets (default: $ADAPTACT_DATA)")
     p.add_argument("--device", type=device, default=None, help="auto (default), cpu or cuda")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="RunSpec field for every run")
+    p.add_argument("--checkpoint-steps", type=_non_negative_int, default=0, metavar="N",
+                   help="checkpoint every run every N steps under <out>/checkpoints/ (default 0: never); "
+                        "the same command resumes a killed sweep's unfinished runs from them")
+    p.add_argument("--log", default=None, metavar="NAMES",
+                   help="log every run under <out>/logs/<key>/: csv, tensorboard, wandb, mlflow (comma-separated)")
     p.add_argument("--no-figures", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress display")
 

@@ -473,6 +473,19 @@ def run_specs(
     return len(todo) - len(missing), skipped, missing
 
 
+def long_run_folders(overrides: dict[str, Any], out: Path) -> dict[str, Any]:
+    """``overrides`` with the folders their long-run fields need inside the results folder ``out``:
+    ``checkpoint_steps`` -> ``checkpoint_dir = <out>/checkpoints`` (each run in ``<key>/`` there, removed
+    when it finishes), ``loggers`` -> ``log_dir = <out>/logs`` (each run's logs in ``<key>/``), unless
+    given. Absolute paths, so workers started elsewhere find them."""
+    overrides = dict(overrides)
+    if overrides.get("checkpoint_steps") and not overrides.get("checkpoint_dir"):
+        overrides["checkpoint_dir"] = str((out / "checkpoints").resolve())
+    if overrides.get("loggers") and not overrides.get("log_dir"):
+        overrides["log_dir"] = str((out / "logs").resolve())
+    return overrides
+
+
 def reproduce(
     experiment: str | Experiment,
     profile: str = "quick",
@@ -493,6 +506,11 @@ def reproduce(
     :meth:`Experiment.plan`. ``device="auto"`` is resolved here and kept in the manifest, so a
     report made elsewhere finds the records. Columns whose data set is missing are reported in
     ``unavailable`` and not run. ``gpus_per_task``: see :func:`ray_task_options`.
+
+    Long runs: ``overrides={"checkpoint_steps": N}`` checkpoints every run every N steps under
+    ``<out>/checkpoints`` and a killed sweep started again resumes each unfinished run from its last
+    checkpoint; ``{"loggers": ["csv", "tensorboard"]}`` logs every run under ``<out>/logs/<key>/``
+    (see :func:`long_run_folders`).
 
     ``out`` also keeps the experiment's definition (``experiments/<name>.json``, see
     :mod:`adaptact.experiments.stored`), so ``adaptact report``/``plot`` work without the code that defined it.
@@ -516,6 +534,7 @@ def reproduce(
     exp.plan(profile, seeds, {}, **overrides)  # a bad profile or an override of a grid field fails before any run
     out = Path(out or f"results/{exp.name}-{profile}")
     out.mkdir(parents=True, exist_ok=True)
+    overrides = long_run_folders(overrides, out)
     summary = SweepSummary(out=out)
     start = time.perf_counter()
     for included in exp.includes:

@@ -137,33 +137,57 @@ class WandbLogger(Callback):
 
 
 class MLflowLogger(Callback):
-    """The evaluation scalars and activation parameters to MLflow (default store: ``<folder>/mlruns``)."""
+    """The evaluation scalars and activation parameters to MLflow, through an ``MlflowClient`` of its own
+    (the process's fluent MLflow state, its active run and tracking URI, is left alone).
+
+    The store is ``$MLFLOW_TRACKING_URI``, else a file store ``<folder>/mlruns`` (which MLflow 3 opens
+    only with ``MLFLOW_ALLOW_FILE_STORE=true``; this logger sets it for that default). Metric names
+    use ``.`` for ``/``. A resumed run continues the MLflow run of its key that did not finish (the
+    evaluations between its last checkpoint and the interruption then appear twice in its history)."""
 
     def __init__(self, folder: str | os.PathLike, experiment: str = "adaptact") -> None:
         _need("mlflow")
         self.folder, self.experiment = Path(folder), experiment
 
-    def on_start(self, tracker: RunTracker) -> None:
-        import mlflow
+    def tracking_uri(self) -> str:
+        if os.environ.get("MLFLOW_TRACKING_URI"):
+            return os.environ["MLFLOW_TRACKING_URI"]
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        return (self.folder / "mlruns").resolve().as_uri()
 
-        if not os.environ.get("MLFLOW_TRACKING_URI"):
-            mlflow.set_tracking_uri((self.folder / "mlruns").resolve().as_uri())
-        mlflow.set_experiment(self.experiment)
-        self.run = mlflow.start_run(run_name=tracker.spec.key())
-        mlflow.log_params({k: str(v)[:250] for k, v in tracker.spec.to_dict().items()})
+    def on_start(self, tracker: RunTracker) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.client = MlflowClient(tracking_uri=self.tracking_uri())
+        found = self.client.get_experiment_by_name(self.experiment)
+        experiment_id = found.experiment_id if found else self.client.create_experiment(self.experiment)
+        key = tracker.spec.key()
+        unfinished = self.client.search_runs([experiment_id], f"tags.adaptact_key = '{key}' and "
+                                             "attributes.status = 'RUNNING'", max_results=1)
+        if unfinished:
+            self.run_id = unfinished[0].info.run_id
+            return
+        self.run_id = self.client.create_run(experiment_id, run_name=key, tags={"adaptact_key": key}).info.run_id
+        for name, value in tracker.spec.to_dict().items():
+            self.client.log_param(self.run_id, name, str(value)[:250])
+
+    def _log(self, values: dict[str, float], step: int) -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(k.replace("/", ".").replace(":", "."), v, now, step) for k, v in values.items()]
+        self.client.log_batch(self.run_id, metrics=metrics)
 
     def on_evaluation(self, tracker: RunTracker, step: int, point: dict[str, Any]) -> None:
-        import mlflow
-
         scalars, _ = _unit_scalars(activation_state(tracker.model))
-        clean = {k.replace("/", ".").replace(":", "."): v for k, v in {**_scalars(point), **scalars}.items()}
-        mlflow.log_metrics(clean, step=step)
+        self._log({**_scalars(point), **scalars}, step)
 
     def on_end(self, tracker: RunTracker, record) -> None:
-        import mlflow
-
-        mlflow.log_metrics({f"final.{k}": v for k, v in _scalars(record.metrics).items()}, step=tracker.step)
-        mlflow.end_run()
+        self._log({f"final/{k}": v for k, v in _scalars(record.metrics).items()}, tracker.step)
+        self.client.set_terminated(self.run_id)
 
 
 _LOGGERS = {"csv": CSVLogger, "tensorboard": TensorBoardLogger, "wandb": WandbLogger, "mlflow": MLflowLogger}

@@ -240,7 +240,8 @@ def run(spec: RunSpec | dict, *, data=None, checkpoint_dir: str | os.PathLike | 
     record bit for bit on the same machine, whatever the caller's settings. ``device="auto"``
     is resolved first and recorded as the device the run used.
 
-    Long runs: with ``checkpoint_dir`` and ``spec.checkpoint_steps``, a checkpoint is saved there
+    Long runs: with ``checkpoint_dir`` (default ``<spec.checkpoint_dir>/<key>`` when the spec names
+    one) and ``spec.checkpoint_steps``, a checkpoint is saved there
     every ``checkpoint_steps`` updates (atomically, see :mod:`adaptact.train.checkpoint`); a run
     that finds a checkpoint of its own key there continues from it and ends with the record an
     uninterrupted run gives (but ``wall_time`` and ``throughput``); the checkpoint is removed when
@@ -258,6 +259,8 @@ def run(spec: RunSpec | dict, *, data=None, checkpoint_dir: str | os.PathLike | 
         from adaptact.train.loggers import make_loggers
 
         callbacks = [*make_loggers(spec.loggers, log_dir or Path(spec.log_dir) / spec.key()), *callbacks]
+    if checkpoint_dir is None and spec.checkpoint_dir is not None:
+        checkpoint_dir = Path(spec.checkpoint_dir) / spec.key()
     with fixed_numerics(spec):
         return _run(spec, device, data, checkpoint_dir if spec.checkpoint_steps else None, list(callbacks))
 

@@ -20,7 +20,7 @@ LOGGERS = ("csv", "tensorboard", "wandb", "mlflow")
 #: bump when a default of RunSpec changes meaning: records made before then no longer match
 IDENTITY_VERSION = 1
 #: fields that do not change a run's result, left out of its identity hash (``device`` enters it by kind, see key())
-_NOT_IDENTITY = ("data_dir", "progress", "device", "tags", "checkpoint_steps", "loggers", "log_dir")
+_NOT_IDENTITY = ("data_dir", "progress", "device", "tags", "checkpoint_steps", "checkpoint_dir", "loggers", "log_dir")
 #: bounds that keep one mistyped number from exhausting the machine (a run of 10**9 updates takes days)
 MAX_STEPS = 10**9
 MAX_EPOCHS = 10**6
@@ -86,7 +86,9 @@ class RunSpec:
         the identity.
     Long runs (none of them part of the identity: they do not change the numbers):
         checkpoint_steps: save a resumable checkpoint every N steps into the ``checkpoint_dir`` given to
-            :func:`adaptact.train.run` (not ``checkpoint_every``, ABU's post-hoc selection points).
+            :func:`adaptact.train.run`, else into ``<checkpoint_dir>/<key>/`` of this field (a sweep's
+            runs: ``adaptact reproduce --checkpoint-steps N`` sets it to ``<out>/checkpoints``); not
+            ``checkpoint_every``, ABU's post-hoc selection points.
         loggers: where to stream the metrics of every evaluation and the activation parameters:
             any of ``csv``, ``tensorboard``, ``wandb``, ``mlflow``; log_dir: the folder under which each
             run writes its logs, into ``<log_dir>/<key>/`` (or the ``log_dir`` given to ``run``).
@@ -139,6 +141,7 @@ class RunSpec:
     progress: bool = False
     tags: dict[str, Any] = field(default_factory=dict)
     checkpoint_steps: int | None = None
+    checkpoint_dir: str | None = None
     loggers: list[str] = field(default_factory=list)
     log_dir: str | None = None
 
