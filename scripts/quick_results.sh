@@ -11,6 +11,7 @@ shift
 declare -A EXPERIMENTS_OF=(
   [digits]="digits"
   [pau]="pau-mnist-fmnist pau-table5"
+  [pau-cifar]="pau-cifar10 pau-pruning pau-imagenet"
   [adact]="adact-table1"
   [abu]="abu-table1 abu-table2 abu-table3"
   [farhadi]="farhadi-sim farhadi-mnist farhadi-mr"

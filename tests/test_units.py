@@ -88,5 +88,5 @@ def test_torch_compile_gives_same_output(unit_case):
     x = make_input(unit_case[0])
     compiled = torch.compile(unit, backend="inductor", fullgraph=False)
     torch.testing.assert_close(compiled(x), unit(x), rtol=1e-5, atol=1e-5)
-    # dynamo really compiled it (a frame that ran eagerly after a fallback would compare eager with eager)
-    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1
+    # dynamo really traced it (a frame that ran eagerly after a fallback would compare eager with eager)
+    assert torch._dynamo.utils.counters["frames"]["ok"] >= 1
