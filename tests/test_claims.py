@@ -1,6 +1,7 @@
 """The vacuity rule and the claims' verdicts, on constructed records (no training)."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pandas as pd
@@ -208,6 +209,8 @@ def test_folds_use_the_nadeau_bengio_test_in_tests_and_claims():
     ctx, runs, records = results(cells, counts=BALANCED, sizes=sizes)
     exp = _experiment([C.Claim("unit above base", "unit", "c", "base")], seed_is_fold=True)
     report = build_report(exp, runs, {"name": "quick", "seeds": 5}, {}, records)
+    assert report.sections == []  # no experiment-specific tables
+    assert "### extra table" in dataclasses.replace(report, sections=["### extra table\n"]).markdown()
     assert report.resampling == pytest.approx(0.25)
     test = report.tests.iloc[0]
     assert test["test"] == "Nadeau–Bengio" and test["t"] == pytest.approx(3.1379, abs=1e-4)

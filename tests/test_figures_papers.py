@@ -356,3 +356,8 @@ def test_abu_spread_table_is_the_mean_over_layers_of_the_sd_over_runs(tmp_path):
     (path,) = plots.FIGURES["abu-spread"](exp, records, tmp_path)
     assert path.read_text() == text and "0.023" in text and "0.010" in text
     assert plots.FIGURES["abu-spread"](exp, records[:1], tmp_path / "none") == []  # one run: no spread
+    # and the same table in report.md, after the tests (an experiment without abu-spread gets none)
+    from adaptact.report.tables import report_sections
+
+    assert report_sections(exp, records) == [text]
+    assert report_sections(get_experiment("pau-mnist-fmnist"), records) == []

@@ -8,7 +8,7 @@ correction over that family; the paper's claims decided (:mod:`adaptact.report.c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -55,6 +55,7 @@ class ExperimentReport:
     rank_rows: list[str] | None = None
     rank_columns: list[str] | None = None
     resampling: float | None = None
+    sections: list[str] = field(default_factory=list)
 
     # ---------------------------------------------------------------- long table
 
@@ -151,6 +152,8 @@ class ExperimentReport:
         lines += ["", self._tests_markdown()]
         if self.claims is not None and len(self.claims):
             lines += ["", claims_markdown(self.claims)]
+        for section in self.sections:
+            lines += ["", section.rstrip("\n")]
         problems = self.runs[self.runs["status"] != "ok"]
         if len(problems):
             lines += ["", "**Runs that did not finish:**"]
@@ -291,11 +294,25 @@ def build_report(experiment: Experiment, runs: pd.DataFrame, profile: dict[str, 
                if cell[0] in derived_rows and isinstance(rec.spec.get("act"), list)}
     resampling = resampling_ratio(experiment, records)
     rank_rows, rank_columns = rank_block(summary)
+    sections = report_sections(experiment, list(records.values()))
     return ExperimentReport(experiment, profile, runs, summary, mean_ranks(summary, rank_rows, rank_columns),
                             unit_tests(experiment, runs, summary, resampling), unavailable, results, derived,
                             claims=evaluate_claims(experiment, runs, ctx, resampling),
                             agreement=paper_agreement(experiment, summary), rank_rows=rank_rows,
-                            rank_columns=rank_columns, resampling=resampling)
+                            rank_columns=rank_columns, resampling=resampling, sections=sections)
+
+
+def report_sections(experiment: Experiment, records: list) -> list[str]:
+    """Markdown tables that some experiments' figure lists name besides pictures (``abu-spread``: the
+    spread over runs of the final scaling and blending weights, :mod:`adaptact.report.figures_abu`)."""
+    sections = []
+    if "abu-spread" in experiment.figures:
+        from adaptact.report.figures_abu import parameter_spread_markdown
+
+        text = parameter_spread_markdown(experiment, records)
+        if text:
+            sections.append(text)
+    return sections
 
 
 @dataclass
