@@ -48,8 +48,8 @@ def test_tensorboard_event_files_hold_the_metrics_and_the_activation_parameters(
     assert last.num == len(record.final_activations[unit]["numerator"])
 
 
-def test_a_resumed_run_does_not_repeat_its_logged_evaluations(tmp_path, monkeypatch):
-    spec = SPEC.replace(steps=100, checkpoint_steps=30, loggers=["csv"])
+def _interrupted_at_80(spec, tmp_path, monkeypatch) -> None:
+    """Run ``spec`` (checkpoints in tmp_path/ckpt, logs in tmp_path/logs) until its evaluation at step 80 fails."""
     evaluation = loop._evaluation
 
     def failing(model, data, spec, step):
@@ -57,11 +57,16 @@ def test_a_resumed_run_does_not_repeat_its_logged_evaluations(tmp_path, monkeypa
             raise KeyboardInterrupt
         return evaluation(model, data, spec, step)
 
-    monkeypatch.setattr(loop, "_evaluation", failing)
-    with pytest.raises(KeyboardInterrupt):
-        run(spec, checkpoint_dir=tmp_path / "ckpt", log_dir=tmp_path / "logs")
+    with monkeypatch.context() as m:
+        m.setattr(loop, "_evaluation", failing)
+        with pytest.raises(KeyboardInterrupt):
+            run(spec, checkpoint_dir=tmp_path / "ckpt", log_dir=tmp_path / "logs")
+
+
+def test_a_resumed_run_does_not_repeat_its_logged_evaluations(tmp_path, monkeypatch):
+    spec = SPEC.replace(steps=100, checkpoint_steps=30, loggers=["csv"])
+    _interrupted_at_80(spec, tmp_path, monkeypatch)
     assert [r["step"] for r in _csv_rows(tmp_path / "logs")] == ["20", "40", "60"]  # 40, 60 logged after the checkpoint at 30
-    monkeypatch.undo()
     record = run(spec, checkpoint_dir=tmp_path / "ckpt", log_dir=tmp_path / "logs")
     assert [int(r["step"]) for r in _csv_rows(tmp_path / "logs")] == record.curves["step"] == [20, 40, 60, 80, 100]
 
@@ -114,17 +119,7 @@ def test_a_resumed_run_continues_its_mlflow_run(tmp_path, monkeypatch):
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     spec = SPEC.replace(steps=100, checkpoint_steps=30, loggers=["mlflow"])
-    evaluation = loop._evaluation
-
-    def failing(model, data, spec, step):
-        if step == 80:
-            raise KeyboardInterrupt
-        return evaluation(model, data, spec, step)
-
-    with monkeypatch.context() as m:
-        m.setattr(loop, "_evaluation", failing)
-        with pytest.raises(KeyboardInterrupt):
-            run(spec, checkpoint_dir=tmp_path / "ckpt", log_dir=tmp_path / "logs")
+    _interrupted_at_80(spec, tmp_path, monkeypatch)
     record = run(spec, checkpoint_dir=tmp_path / "ckpt", log_dir=tmp_path / "logs")
     client = MlflowClient(tracking_uri=(tmp_path / "logs" / "mlruns").resolve().as_uri())
     (found,) = client.search_runs([client.get_experiment_by_name("adaptact").experiment_id])
