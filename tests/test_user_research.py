@@ -205,6 +205,34 @@ def test_stored_definition_round_trip_plans_the_same_runs_and_says_what_is_lost(
         experiment_from_dict({**d, "format": 99})
 
 
+def test_a_folder_reports_with_the_live_experiment_while_its_plan_matches_else_with_the_stored_one(tmp_path):
+    """The live definition (with its checks and derive functions) is used whenever it plans the runs the
+    folder stored; the stored one (no code) when the experiment is not known here or has changed."""
+    from adaptact.experiments import _USER, reproduce
+    from adaptact.experiments.checks import finite_everywhere
+    from adaptact.experiments.runner import read_manifest
+    from adaptact.report import write_report
+    from adaptact.report.collect import experiment_for
+
+    exp = _tiny_experiment()
+    exp.profiles["quick"] = Profile("quick", {"steps": 2}, seeds=2, checks=(finite_everywhere(),))
+    out = tmp_path / "out"
+    try:
+        reproduce(exp, "quick", out=out, workers=1, progress=False)
+        info = read_manifest(out)["experiments"][exp.name]
+        assert experiment_for(out, exp.name, info) is exp
+        write_report(out)
+        assert "✔ holds: no NaN" in (out / "report.md").read_text()
+        changed = _tiny_experiment()
+        changed.profiles["quick"] = Profile("quick", {"steps": 3}, seeds=2)  # plans other runs
+        _USER[exp.name] = changed
+        assert type(experiment_for(out, exp.name, info)).__name__ == "StoredExperiment"
+    finally:
+        _USER.pop(exp.name, None)
+    stored = experiment_for(out, exp.name, info)  # not known in this process at all
+    assert type(stored).__name__ == "StoredExperiment" and stored.profiles["quick"].checks == ()
+
+
 @pytest.mark.slow
 def test_cli_trains_import_path_model_and_data(user_pkg):
     done = _cli(["train", "--model", "my_pkg.nets:make_net", "--data", "my_pkg.data:load", "--act", "swish_beta",

@@ -46,8 +46,8 @@ def experiment_for(out: str | os.PathLike, name: str, info: Mapping[str, Any]) -
         raise ValueError(f"{path} is damaged ({type(err).__name__}: {err})") from None
     if live is not None:
         try:
-            live_keys = {spec.key() for _, spec in planned_runs(live, info["profile"], info.get("seeds"), {},
-                                                                 info.get("overrides"))}
+            live_keys = {spec.key() for _, spec, _ in planned_runs(live, info["profile"], info.get("seeds"), {},
+                                                                    info.get("overrides"))}
         except ValueError:
             live_keys = None
         stored_keys = {c["key"] for p in stored.stored_plans.values() for c in p["cells"]}
