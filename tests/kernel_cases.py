@@ -18,7 +18,7 @@ import torch
 
 from adaptact import functional as AF
 from adaptact import kernels as K
-from adaptact.kernels.formulas import FUSED_BASES
+from adaptact.kernels.formulas import FUSED_BASES, FUSED_CDFS
 
 OUT_TOL = dict(rtol=1e-5, atol=1e-5)
 HALF_TOL = {torch.float16: dict(rtol=1e-3, atol=1e-3), torch.bfloat16: dict(rtol=8e-3, atol=8e-3)}
@@ -92,6 +92,8 @@ CASES = (
     + [Case("agumbel", "agumbel", lambda c: ([_p(c, scale=1.0, seed=9)], {}))]
     + [Case(f"arelu[{cdf}]", "arelu", (lambda cdf: lambda c: ([_p(c, scale=1.0, seed=9)], {"cdf": cdf}))(cdf))
        for cdf in AF.ARELU_CDFS]
+    + [Case(f"{family}[{cdf}]", family, (lambda cdf: lambda c: ([_p(c, scale=1.0, seed=9)], {"cdf": cdf}))(cdf))
+       for family in ("adaptive_cdf", "cdf_relu") for cdf in FUSED_CDFS]
 )
 CASE_IDS = [c.id for c in CASES]
 

@@ -16,6 +16,7 @@ import adaptact as aa
 from adaptact import functional as AF
 from adaptact import kernels as K
 from adaptact.cdfs import CDF_NAMES, standard_cdf
+from adaptact.kernels.formulas import FUSED_CDFS
 
 X = torch.linspace(-8, 8, 321, dtype=torch.float64)
 RELU_CDFS = [c for c in CDF_NAMES if c != "exponential"]
@@ -166,6 +167,36 @@ def test_float32_is_finite_and_right_up_to_the_largest_float_for_extreme_alpha(c
         torch.testing.assert_close(y.double(), y64, rtol=1e-5, atol=1e-6, msg=where)
         torch.testing.assert_close(dx.double(), dx64, rtol=1e-4, atol=1e-6, msg=where)
         torch.testing.assert_close(dr.double(), dr64, rtol=1e-4, atol=1e-5, msg=where)
+
+
+@pytest.mark.parametrize("cdf", FUSED_CDFS)
+@pytest.mark.parametrize("construction", ["cdf", "relu"])
+def test_the_fused_kernels_match_float64_up_to_the_largest_float_for_extreme_alpha(cdf, construction):
+    """The C kernel (float32) against the float64 reference, also where alpha = e^rho under- or overflows."""
+    fused = K.adaptive_cdf if construction == "cdf" else K.cdf_relu
+    reference = AF.adaptive_cdf if construction == "cdf" else AF.cdf_relu
+    for rho in RHOS + [-100.0, -45.0, -39.0, 89.0, 100.0]:
+        with K.use("c"):
+            y, dx, dr = _value_and_grads(lambda x, r: fused(x, r, cdf), HUGE, torch.tensor(rho))
+        y64, dx64, dr64 = _value_and_grads(lambda x, r: reference(x, r, cdf), HUGE.double(),
+                                           torch.tensor(rho, dtype=torch.float64))
+        where = f"fused {construction} {cdf} rho={rho}"
+        assert torch.isfinite(y).all() and torch.isfinite(dx).all() and torch.isfinite(dr).all(), where
+        torch.testing.assert_close(y.double(), y64, rtol=1e-5, atol=1e-6, msg=where)
+        torch.testing.assert_close(dx.double(), dx64, rtol=1e-4, atol=1e-6, msg=where)
+        torch.testing.assert_close(dr.double(), dr64, rtol=1e-4, atol=1e-5, msg=where)
+
+
+def test_normal_and_cauchy_stay_on_the_reference_and_the_others_run_fused():
+    x = torch.randn(2, 3, 4)
+    for cdf in CDF_NAMES:
+        for name in (f"cdf_{cdf}", "arelu" if cdf == "exponential" else f"arelu_{cdf}"):
+            with K.record() as used:
+                aa.create(name)(x)
+            assert used == (["reference"] if cdf in ("normal", "cauchy") else ["c"]), (name, used)
+    with pytest.raises(K.KernelUnavailable, match="normal CDF has no fused formula"):
+        with K.use("c"):
+            K.adaptive_cdf(x, torch.tensor(0.0), "probit")
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])

@@ -21,7 +21,7 @@ import adaptact as aa
 from adaptact import functional as AF
 from adaptact import kernels
 from adaptact.kernels.c_engine import CEngine
-from adaptact.kernels.formulas import FUSED_BASES
+from adaptact.kernels.formulas import FUSED_BASES, FUSED_CDFS
 from adaptact.kernels.fused import ReferenceCall, counter_uniform, run
 from adaptact.kernels.lowering import lower_blend
 from adaptact.registry import entry
@@ -42,7 +42,8 @@ def _fusable(name: str, opts: dict) -> bool:
     with kernels.use("reference"), kernels.record() as used:
         unit(make_input(name))
     functions = [getattr(unit, "base", None)] + list(getattr(unit, "basis", ()))
-    return bool(used) and all(f is None or f in FUSED_BASES for f in functions)
+    cdf_fused = getattr(unit, "cdf", None) in (None, *FUSED_CDFS)  # normal and cauchy: the reference
+    return bool(used) and cdf_fused and all(f is None or f in FUSED_BASES for f in functions)
 
 
 FUSABLE = [c for c in TRAINABLE if _fusable(*c)]

@@ -42,7 +42,8 @@ from adaptact.kernels.dispatch import (
 )
 
 __all__ = [
-    "KernelUnavailable", "abu", "adact", "affine", "agumbel", "arelu", "available", "blend", "current",
+    "KernelUnavailable", "abu", "adact", "adaptive_cdf", "affine", "agumbel", "arelu", "available", "blend",
+    "cdf_relu", "current",
     "implementations", "pau", "record", "rpau_training", "scaled", "slaf", "swish_beta", "use",
 ]
 
@@ -66,6 +67,8 @@ swish_beta = _dispatched("swish_beta")
 affine = _dispatched("affine")
 agumbel = _dispatched("agumbel")
 arelu = _dispatched("arelu")
+adaptive_cdf = _dispatched("adaptive_cdf")
+cdf_relu = _dispatched("cdf_relu")
 rpau_training = _dispatched("rpau_training")
 
 

@@ -46,6 +46,8 @@ FAMILIES: dict[str, Callable[..., Tensor]] = {
     "affine": AF.affine,
     "agumbel": AF.agumbel,
     "arelu": AF.arelu,
+    "adaptive_cdf": AF.adaptive_cdf,
+    "cdf_relu": AF.cdf_relu,
     "rpau_training": AF.rpau_training,
 }
 

@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["Formula", "basis_formula", "basis_formulas", "agumbel_formula", "arelu_formula", "pau_formula",
-           "rpau_formula", "FUSED_BASES"]
+__all__ = ["Formula", "basis_formula", "basis_formulas", "agumbel_formula", "arelu_formula", "cdf_formula",
+           "pau_formula", "rpau_formula", "FUSED_BASES", "FUSED_CDFS"]
 
 Statement = tuple[str, str]
 
@@ -229,6 +229,50 @@ def arelu_formula(cdf: str) -> Formula:
         (("al", "exp(rho)"), ("v", "al * x"), ("s", "sigmoid(v)"), ("f", "x * s")),
         (("q", "s * (1.0 - s)"), ("vq", f"{_CAPPED_V} * q"), ("dx", "s + vq"), ("d_rho", "x * vq")),
     )
+
+
+#: e^{-40}: the scale that keeps alpha x exact where alpha = e^rho underflows (rho < -87)
+_E_MINUS_40 = "4.248354255291589e-18"
+
+#: the standard CDFs of :mod:`adaptact.cdfs` the formula language expresses (``normal`` needs erf and
+#: ``cauchy`` arctan: they stay on the reference): F(z) statements, then the density ``ph`` from them
+_CDF_PARTS: dict[str, tuple[tuple[Statement, ...], tuple[Statement, ...]]] = {
+    "exponential": ((("zp", "max(z, 0.0)"), ("m", "expm1(-zp)"), ("F", "-m")),
+                    (("ph", "where(z >= 0.0, m + 1.0, 0.0)"),)),
+    "logistic": ((("F", "sigmoid(z)"),), (("ph", "F * (1.0 - F)"),)),
+    "gumbel": ((("w", "exp(min(z, 7.0))"), ("m", "expm1(-w)"), ("F", "-m")),
+               (("ph", "where(z <= 7.0, w * (m + 1.0), 0.0)"),)),
+    "reverse_gumbel": ((("t", "exp(min(-z, 7.0))"), ("F", "exp(-t)")),
+                       (("ph", "where(z >= -7.0, t * F, 0.0)"),)),
+    "laplace": ((("e", "exp(-abs(z))"), ("F", "where(z < 0.0, 0.5 * e, 1.0 - 0.5 * e)")),
+                (("ph", "0.5 * e"),)),
+}
+FUSED_CDFS = tuple(_CDF_PARTS)
+
+
+@lru_cache(maxsize=None)
+def cdf_formula(cdf: str, relu: bool) -> Formula:
+    r"""A CDF activation :math:`f = F(z)` (``relu``: the adaptive ReLU :math:`f = x\,F(z)`), :math:`z = \alpha x`,
+    :math:`\alpha = e^{\rho}`, as :func:`adaptact.cdfs.scaled_cdf` (``scaled_cdf_relu``) computes it.
+
+    :math:`z` is clamped to :math:`\pm 10^4` (where every density here is 0) and formed as
+    :math:`(x e^{-40}) e^{\rho + 40}` for :math:`\rho < -40`, so that neither :math:`\alpha x` nor
+    :math:`\alpha` overflows or underflows where the product matters; :math:`\rho` above 88 acts as 88
+    (with no gradient), as in the reference. With the density :math:`\varphi = F'`:
+    :math:`f_x = \alpha\varphi(z)`, :math:`f_\rho = z\varphi(z)`; ReLU: :math:`f_x = F + z\varphi(z)`,
+    :math:`f_\rho = x\,(z\varphi(z))`. The Gumbel densities are 0 where the reference clamps their
+    exponent at 7 (:math:`e^{-e^7}` is 0 in float32 and float64 alike).
+    """
+    value_parts, density = _CDF_PARTS[cdf]
+    value = (("lo", "rho < -40.0"), ("ea", "exp(min(where(lo, rho + 40.0, rho), 88.0))"),
+             ("xs", f"where(lo, x * {_E_MINUS_40}, x)"), ("z", "max(min(xs * ea, 1.0e4), -1.0e4)"),
+             *value_parts, ("f", "x * F" if relu else "F"))
+    slope = ("zph", "where(rho > 88.0, 0.0, z * ph)")
+    if relu:
+        deriv = (*density, slope, ("dx", "F + z * ph"), ("d_rho", "x * zph"))
+    else:
+        deriv = (*density, slope, ("al", f"where(lo, ea * {_E_MINUS_40}, ea)"), ("dx", "al * ph"), ("d_rho", "zph"))
+    return Formula(f"{'cdf_relu' if relu else 'cdf'}_{cdf}", ("rho",), value, deriv)
 
 
 _WORD = re.compile(r"\b([A-Za-z_]\w*)\b(\()?")

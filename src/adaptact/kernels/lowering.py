@@ -22,8 +22,10 @@ from adaptact import functional as AF
 from adaptact.kernels.formulas import (
     FUSED_BASES,
     agumbel_formula,
+    FUSED_CDFS,
     arelu_formula,
     basis_formula,
+    cdf_formula,
     basis_formulas,
     pau_formula,
     rpau_formula,
@@ -203,6 +205,23 @@ def lower_arelu(x: Tensor, rho: Tensor, cdf: str = "exponential") -> Lowering:
     return _lower(x, [(rho, 0)], Program((Term(arelu_formula(cdf), None, (0,)),), 1))
 
 
+def _lower_cdf(x: Tensor, rho: Tensor, cdf: str, relu: bool) -> Lowering:
+    from adaptact.cdfs import resolve_cdf
+
+    name = resolve_cdf(cdf)
+    if name not in FUSED_CDFS:
+        return f"the {name} CDF has no fused formula (it needs {'erf' if name == 'normal' else 'arctan'})"
+    return _lower(x, [(rho, 0)], Program((Term(cdf_formula(name, relu), None, (0,)),), 1))
+
+
+def lower_adaptive_cdf(x: Tensor, rho: Tensor, cdf: str = "logistic") -> Lowering:
+    return _lower_cdf(x, rho, cdf, relu=False)
+
+
+def lower_cdf_relu(x: Tensor, rho: Tensor, cdf: str = "logistic") -> Lowering:
+    return _lower_cdf(x, rho, cdf, relu=True)
+
+
 #: family name -> lowering, for the families the fused engines serve
 LOWERINGS = {
     "pau": lower_pau,
@@ -214,4 +233,6 @@ LOWERINGS = {
     "affine": lower_affine,
     "agumbel": lower_agumbel,
     "arelu": lower_arelu,
+    "adaptive_cdf": lower_adaptive_cdf,
+    "cdf_relu": lower_cdf_relu,
 }

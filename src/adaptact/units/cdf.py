@@ -72,8 +72,9 @@ class AdaptiveReLU(_PositiveShape):
     1.702), ``"gumbel"``, ``"reverse_gumbel"``, ``"normal"`` (exact GELU at 1; alias
     ``"probit"``), ``"cauchy"``, ``"laplace"``. :math:`\alpha = e^{\rho}`, start 1;
     :math:`\alpha\to\infty` gives ReLU. One :math:`\alpha` per neuron in the paper: pass
-    ``num_features``. ``exponential`` and ``logistic`` run on the fused kernels, the others on
-    the reference path (:func:`adaptact.functional.cdf_relu`).
+    ``num_features``. Every CDF but ``normal`` and ``cauchy`` (whose erf and arctan the formula
+    language lacks) runs on the fused kernels; those two on the reference
+    (:func:`adaptact.functional.cdf_relu`).
 
     Attributes:
         rho: :math:`\log\alpha`, ``()`` or ``(C,)``.
@@ -95,7 +96,7 @@ class AdaptiveReLU(_PositiveShape):
     def compute(self, x: Tensor) -> Tensor:
         if self.cdf in AF.ARELU_CDFS:
             return kernels.arelu(x, self.rho, self.cdf)
-        return AF.cdf_relu(x, self.rho, self.cdf)
+        return kernels.cdf_relu(x, self.rho, self.cdf)
 
     def _repr_options(self) -> dict[str, Any]:
         return {**super()._repr_options(), "cdf": self.cdf}
@@ -111,7 +112,8 @@ class AdaptiveCDF(_PositiveShape):
     ``"reverse_gumbel"`` (:math:`\exp(-e^{-\alpha x})`), ``"normal"`` (:math:`\Phi(\alpha x)`,
     alias ``"probit"``), ``"cauchy"``, ``"laplace"``, ``"exponential"``. :math:`\alpha = e^{\rho}`,
     start 1; :math:`\alpha\to\infty` gives the Heaviside step. Per neuron: pass ``num_features``.
-    Runs on the reference path (:func:`adaptact.functional.adaptive_cdf`).
+    Fused kernels for every CDF but ``normal`` and ``cauchy`` (the reference,
+    :func:`adaptact.functional.adaptive_cdf`, computes those).
 
     Attributes:
         rho: :math:`\log\alpha`, ``()`` or ``(C,)``.
@@ -131,7 +133,7 @@ class AdaptiveCDF(_PositiveShape):
         self.cdf = _check_cdf(cdf)
 
     def compute(self, x: Tensor) -> Tensor:
-        return AF.adaptive_cdf(x, self.rho, self.cdf)
+        return kernels.adaptive_cdf(x, self.rho, self.cdf)
 
     def _repr_options(self) -> dict[str, Any]:
         return {**super()._repr_options(), "cdf": self.cdf}
