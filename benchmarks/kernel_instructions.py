@@ -121,11 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=1 << 18)
     parser.add_argument("--range", type=float, default=3.0)
     args = parser.parse_args(argv)
+    names = args.units.split(",")
+    width = max(12, *map(len, names))
     with tempfile.TemporaryDirectory() as workdir:
-        print(f"{'unit':<12} {'fwd instr/elem':>15} {'bwd instr/elem':>15}")
-        for name in args.units.split(","):
+        print(f"{'unit':<{width}} {'fwd instr/elem':>15} {'bwd instr/elem':>15}")
+        for name in names:
             fwd, bwd = count(name, args.n, args.range, workdir)
-            print(f"{name:<12} {fwd:>15.2f} {bwd:>15.2f}", flush=True)
+            print(f"{name:<{width}} {fwd:>15.2f} {bwd:>15.2f}", flush=True)
     return 0
 
 
