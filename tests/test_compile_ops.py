@@ -18,14 +18,6 @@ UNITS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fresh_dynamo():
-    """Each test traces from scratch (recompiling one unit class at many shapes is not what they test)."""
-    torch._dynamo.reset()
-    yield
-    torch._dynamo.reset()
-
-
 def _step(module, x):
     for p in module.parameters():
         p.grad = None

@@ -316,6 +316,21 @@ def rpau_formula(m: int, n: int, form: str, delta: float) -> Formula:
     return Formula(f"rpau{form}_{m}_{n}_{lit}", base.params, tuple(value), tuple(deriv), stochastic=True)
 
 
+def _horner(a: list[str], slope: str) -> tuple[list[Statement], list[Statement]]:
+    r"""Horner's rule for :math:`p = \sum_j a_j x^j` (``h0``, from ``h<m>`` down) and for its derivative
+    :math:`p'` (defined as ``slope``; ``0.0`` for a constant), both in :math:`x`, so that zero leading
+    coefficients never meet an overflowing power."""
+    m = len(a) - 1
+    value: list[Statement] = [(f"h{m}", a[m])]
+    value += [(f"h{j}", f"h{j + 1} * x + {a[j]}") for j in range(m - 1, -1, -1)]
+    if m == 0:
+        return value, [(slope, "0.0")]
+    deriv: list[Statement] = [(f"e{m}", f"{float(m)} * {a[m]}")]
+    deriv += [(f"e{j}", f"e{j + 1} * x + {float(j)} * {a[j]}") for j in range(m - 1, 0, -1)]
+    deriv.append((slope, "e1"))
+    return value, deriv
+
+
 def _polynomial_formula(m: int) -> Formula:
     r"""The polynomial :math:`f = \sum_{j=0}^{m} a_j x^j` (a PAU with ``n = 0``; SLAF), by Horner's rule.
 
@@ -323,16 +338,8 @@ def _polynomial_formula(m: int) -> Formula:
     overflowing power) and :math:`f_{a_j} = x^j`.
     """
     a = [f"a{j}" for j in range(m + 1)]
-    value: list[Statement] = [(f"h{m}", a[m])]
-    value += [(f"h{j}", f"h{j + 1} * x + {a[j]}") for j in range(m - 1, -1, -1)]
+    value, deriv = _horner(a, "dx")
     value.append(("f", "h0"))
-    deriv: list[Statement] = []
-    if m == 0:
-        deriv.append(("dx", "0.0"))
-    else:
-        deriv.append((f"e{m}", f"{float(m)} * {a[m]}"))
-        deriv += [(f"e{j}", f"e{j + 1} * x + {float(j)} * {a[j]}") for j in range(m - 1, 0, -1)]
-        deriv.append(("dx", "e1"))
     deriv.append(("d_a0", "1.0"))
     deriv += [(f"d_{a[j]}", f"d_{a[j - 1]} * x") for j in range(1, m + 1)]
     return Formula(f"poly_{m}", tuple(a), tuple(value), tuple(deriv))
@@ -359,15 +366,7 @@ def _pau_direct_formula(m: int, n: int, form: str) -> Formula:
     """
     a = [f"a{j}" for j in range(m + 1)]
     b = [f"b{k}" for k in range(1, n + 1)]
-    value: list[Statement] = [(f"h{m}", a[m])]
-    value += [(f"h{j}", f"h{j + 1} * x + {a[j]}") for j in range(m - 1, -1, -1)]
-    deriv: list[Statement] = []
-    if m == 0:
-        deriv.append(("dp", "0.0"))
-    else:
-        deriv.append((f"e{m}", f"{float(m)} * {a[m]}"))
-        deriv += [(f"e{j}", f"e{j + 1} * x + {float(j)} * {a[j]}") for j in range(m - 1, 0, -1)]
-        deriv.append(("dp", "e1"))
+    value, deriv = _horner(a, "dp")
     if form == "A":
         value.append(("ax", "abs(x)"))
         value.append((f"s{n}", f"abs({b[n - 1]})"))

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from adaptact import functional as AF
+from adaptact.cdfs import resolve_cdf
 from adaptact.kernels.formulas import (
     FUSED_BASES,
     agumbel_formula,
@@ -206,8 +207,6 @@ def lower_arelu(x: Tensor, rho: Tensor, cdf: str = "exponential") -> Lowering:
 
 
 def _lower_cdf(x: Tensor, rho: Tensor, cdf: str, relu: bool) -> Lowering:
-    from adaptact.cdfs import resolve_cdf
-
     name = resolve_cdf(cdf)
     if name not in FUSED_CDFS:
         return f"the {name} CDF has no fused formula (it needs {'erf' if name == 'normal' else 'arctan'})"

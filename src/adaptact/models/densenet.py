@@ -19,7 +19,7 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
-from adaptact.models.layers import ActSpec, activation, per_layer, widen
+from adaptact.models.layers import ActSpec, activation, depth_entry, per_layer, widen
 
 __all__ = ["BLOCKS", "DenseNet", "DenseLayer"]
 
@@ -72,12 +72,9 @@ class DenseNet(nn.Module):
         act_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        name = f"densenet{depth}"
-        if name not in BLOCKS:
-            raise ValueError(f"depth must be one of {sorted(int(k[8:]) for k in BLOCKS)}, got {depth}")
+        blocks = depth_entry(BLOCKS, "densenet", depth)
         if not 0 < reduction <= 1:
             raise ValueError(f"reduction must be in (0, 1], got {reduction}")
-        blocks = BLOCKS[name]
         growth = max(1, growth // width_divisor)
         acts = iter(per_layer(act, self.activation_layers(depth)))
         o = act_options
@@ -98,7 +95,7 @@ class DenseNet(nn.Module):
     @staticmethod
     def activation_layers(depth: int) -> int:
         """2 per dense layer, 1 per transition, 1 at the end: 120 for DenseNet121."""
-        blocks = BLOCKS[f"densenet{depth}"]
+        blocks = depth_entry(BLOCKS, "densenet", depth)
         return 2 * sum(blocks) + len(blocks)
 
     def forward(self, x: Tensor) -> Tensor:

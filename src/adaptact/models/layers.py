@@ -15,6 +15,7 @@ __all__ = [
     "SamePadMaxPool2d",
     "activation",
     "conv_act",
+    "depth_entry",
     "describe_act",
     "he_truncated_normal_",
     "lecun_uniform_",
@@ -68,6 +69,15 @@ def per_layer(act: ActSpec | Sequence[ActSpec], count: int) -> list[ActSpec]:
             raise ValueError(f"act: got {len(act)} activations for {count} activation layers")
         return list(act)
     return [act] * count
+
+
+def depth_entry(table: dict[str, Any], family: str, depth: int) -> Any:
+    """``table["<family><depth>"]`` (the block layout of e.g. ``resnet101``); a ``ValueError`` listing the
+    depths the table has otherwise."""
+    key = f"{family}{depth}"
+    if key not in table:
+        raise ValueError(f"depth must be one of {sorted(int(k[len(family):]) for k in table)}, got {depth}")
+    return table[key]
 
 
 def describe_act(act: ActSpec) -> str:

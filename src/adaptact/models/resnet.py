@@ -12,7 +12,7 @@ from typing import Any, Iterator, Sequence
 
 from torch import Tensor, nn
 
-from adaptact.models.layers import ActSpec, activation, conv_act, per_layer, widen
+from adaptact.models.layers import ActSpec, activation, conv_act, depth_entry, per_layer, widen
 
 __all__ = ["Bottleneck", "ResNet", "STAGES"]
 
@@ -82,10 +82,7 @@ class ResNet(nn.Module):
         act_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        name = f"resnet{depth}"
-        if name not in STAGES:
-            raise ValueError(f"depth must be one of {sorted(int(k[6:]) for k in STAGES)}, got {depth}")
-        stages = STAGES[name]
+        stages = depth_entry(STAGES, "resnet", depth)
         acts = iter(per_layer(act, self.activation_layers(depth)))
         o = act_options
         stem = max(1, 64 // width_divisor)
@@ -103,7 +100,7 @@ class ResNet(nn.Module):
     @staticmethod
     def activation_layers(depth: int) -> int:
         """1 (stem) + 3 per bottleneck block: 100 for ResNet101."""
-        return 1 + 3 * sum(STAGES[f"resnet{depth}"])
+        return 1 + 3 * sum(depth_entry(STAGES, "resnet", depth))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x))

@@ -19,6 +19,7 @@ import csv
 import importlib.util
 import io
 import os
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -173,8 +174,6 @@ class MLflowLogger(Callback):
             self.client.log_param(self.run_id, name, str(value)[:250])
 
     def _log(self, values: dict[str, float], step: int) -> None:
-        import time
-
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
