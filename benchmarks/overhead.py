@@ -18,8 +18,10 @@ from pathlib import Path
 import torch
 
 from adaptact import units as U
+from adaptact.malloc_control import hold_heap
 
-SHAPES = [(128, 256), (64, 512), (32, 1024), (1024, 64)]
+#: (4, 64): almost no arithmetic, so the difference to ReLU is the per-call tax itself
+SHAPES = [(4, 64), (128, 256), (64, 512), (32, 1024), (1024, 64)]
 UNITS = {
     "pau": lambda: U.PAU(), "abu": lambda: U.Blend(), "adact": lambda: U.AdAct(),
     "swish_beta": lambda: U.SwishBeta(), "arelu": lambda: U.AdaptiveReLU(), "agumbel": lambda: U.AdaptiveGumbel(),
@@ -51,13 +53,15 @@ def main():
     ap.add_argument("--rounds", type=int, default=200)
     ap.add_argument("--inner", type=int, default=3)
     ap.add_argument("--skip-compile", action="store_true")
+    ap.add_argument("--note", default="", help="how loaded the machine was, for the record")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "overhead.json"))
     a = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
+    heap = hold_heap()
     out = {"threads": 1, "rounds": a.rounds, "inner_min_of": a.inner,
-           "note": "shared noisy machine (2 cores, other jobs running): read medians with their spreads",
-           "overhead": {}, "compiled": {}}
+           "note": a.note,
+           "overhead": {}, "compiled": {}, "malloc": heap or "glibc defaults"}
     relu = torch.nn.ReLU()
     for shape in SHAPES:
         x = torch.randn(shape, requires_grad=True)

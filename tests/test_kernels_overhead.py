@@ -99,3 +99,40 @@ def test_a_normalised_blend_still_differentiates_through_its_packing():
     AF.blend(xr, wr, PLAIN_BASIS, None, "softmax").square().sum().backward()
     torch.testing.assert_close(w.grad, wr.grad, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(x.grad, xr.grad, rtol=1e-4, atol=1e-5)
+
+
+@needs_c
+def test_a_deterministic_call_reuses_its_plans_fused_call(monkeypatch):
+    monkeypatch.setattr(backends, "_PLANS", {})
+    a, b = torch.randn(6, requires_grad=True), torch.randn(4, requires_grad=True)
+    for _ in range(3):
+        K.pau(torch.randn(3, 7), a, b)
+    (plan,) = backends._PLANS.values()
+    assert plan.call is not None and plan.call.program is plan.program and plan.call.seed == 0
+
+
+def test_a_single_float32_parameter_is_packed_without_a_copy_and_unpacked_to_its_shape():
+    x, a = torch.randn(5, 3, 4), torch.randn(3)
+    gather = Gather.probe(LOWERINGS["scaled"], (x, a, "relu", None, False), {}, (x, a), 0)
+    assert gather is not None and gather.single == 1
+    theta = gather.pack((x, a))
+    assert theta.data_ptr() == a.data_ptr() and theta.shape == gather.shape
+    dtheta = torch.randn(gather.shape)
+    _, da = gather.unpack(dtheta, (x, a), (False, True))
+    assert da.shape == a.shape and torch.equal(da.reshape(-1), dtheta.reshape(-1))
+
+
+def test_several_parameters_unpack_to_their_own_shapes_and_dtypes():
+    x, a, b = torch.randn(2, 3, 4), torch.randn(3, 6, dtype=torch.float64), torch.randn(3, 4)
+    gather = Gather.probe(lower_pau, (x, a, b), {}, (x, a, b), 0)
+    torch.testing.assert_close(gather.pack((x, a, b)), lower_pau(x, a, b).theta, rtol=0, atol=0)
+    dtheta = torch.randn(3, 10)
+    _, da, db = gather.unpack(dtheta, (x, a, b), (False, True, False))
+    assert da.dtype == torch.float64 and da.shape == (3, 6) and db is None
+    torch.testing.assert_close(da.float(), dtheta[:, :6], rtol=0, atol=0)
+
+
+def test_a_bogus_mode_is_refused_at_the_next_call(monkeypatch):
+    monkeypatch.setattr(dispatch_module._State, "mode", "bogus")
+    with pytest.raises(ValueError, match="unknown kernel backend 'bogus'"):
+        K.pau(torch.randn(3), torch.randn(6), torch.randn(4))

@@ -9,7 +9,12 @@ native ``nn.ReLU``, ``nn.SiLU`` and ``nn.Mish``:
   after ``warmup`` runs, at each shape;
 - each time as a ratio to ReLU: the unit and ReLU are timed in alternation, and
   the ratio is the median of the per-round ratios, so that a load change on a
-  shared machine hits both;
+  shared machine hits both; the interquartile range of those ratios is the
+  spread every figure carries;
+- the minor page faults per timed call (0 when the allocator serves every
+  buffer from memory already faulted in: :func:`adaptact.malloc_control.hold_heap`
+  is applied first unless ``--malloc default``);
+- at each thread count asked (default 1 and 2);
 - the bytes autograd saves for backward, counted with
   ``torch.autograd.graph.saved_tensors_hooks`` (a tensor saved twice counts once);
 - the training step time (forward, loss, backward, SGD step) of LeNet and
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -34,6 +40,7 @@ from torch import Tensor, nn
 
 import adaptact as aa
 from adaptact import argcheck, kernels
+from adaptact.malloc_control import faults, hold_heap
 
 __all__ = ["UnitResult", "NetworkResult", "bench_units", "bench_networks", "environment", "main"]
 
@@ -63,6 +70,13 @@ class UnitResult:
     saved_ratio_to_input: float
     forward_gbps: float
     backward_gbps: float
+    threads: int = 1
+    #: interquartile range of the per-round ratios to ReLU
+    forward_ratio_iqr: tuple[float, float] = (float("nan"), float("nan"))
+    forward_backward_ratio_iqr: tuple[float, float] = (float("nan"), float("nan"))
+    #: minor page faults per timed forward+backward call of the unit and of ReLU
+    faults_per_call: float = float("nan")
+    relu_faults_per_call: float = float("nan")
 
 
 @dataclass
@@ -77,6 +91,20 @@ class NetworkResult:
     step_ms: float
     relu_step_ms: float
     ratio: float
+    threads: int = 1
+    ratio_iqr: tuple[float, float] = (float("nan"), float("nan"))
+
+
+@dataclass
+class Paired:
+    """Two callables timed in alternation: medians, the median per-round ratio and its spread, page faults."""
+
+    baseline_s: float
+    candidate_s: float
+    ratio: float
+    ratio_iqr: tuple[float, float]
+    baseline_faults: float
+    candidate_faults: float
 
 
 def _sync(device: torch.device) -> None:
@@ -86,24 +114,37 @@ def _sync(device: torch.device) -> None:
 
 def paired_times(
     baseline: Callable[[], object], candidate: Callable[[], object], warmup: int, repeats: int, device: torch.device
-) -> tuple[float, float, float]:
-    """Median seconds of ``baseline`` and ``candidate`` timed in alternation, and the median of their ratios."""
+) -> Paired:
+    """Time ``baseline`` and ``candidate`` in alternation, ``repeats`` rounds after ``warmup``."""
     for _ in range(warmup):
         baseline(), candidate()
-    base, cand = [], []
+    base, cand, base_faults, cand_faults = [], [], 0, 0
     for _ in range(repeats):
         _sync(device)
+        f0 = faults()[0]
         t0 = time.perf_counter()
         baseline()
         _sync(device)
         t1 = time.perf_counter()
+        f1 = faults()[0]
         candidate()
         _sync(device)
         t2 = time.perf_counter()
+        f2 = faults()[0]
         base.append(t1 - t0)
         cand.append(t2 - t1)
+        base_faults += f1 - f0
+        cand_faults += f2 - f1
     ratios = [c / b for b, c in zip(base, cand)]
-    return statistics.median(base), statistics.median(cand), statistics.median(ratios)
+    return Paired(statistics.median(base), statistics.median(cand), statistics.median(ratios), _iqr(ratios),
+                  base_faults / repeats, cand_faults / repeats)
+
+
+def _iqr(values: Sequence[float]) -> tuple[float, float]:
+    if len(values) < 2:
+        return (values[0], values[0]) if values else (float("nan"), float("nan"))
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return (q[0], q[2])
 
 
 def saved_bytes(module: nn.Module, x: Tensor) -> int:
@@ -172,17 +213,20 @@ def bench_units(
                     if backend == "auto":
                         label = _chosen_backend(module, x)
                     fwd, fb = _steps(module, x, dy)
-                    _, t_fwd, r_fwd = paired_times(relu_fwd, fwd, warmup, repeats, dev)
-                    _, t_fb, r_fb = paired_times(relu_fb, fb, warmup, repeats, dev)
+                    pf = paired_times(relu_fwd, fwd, warmup, repeats, dev)
+                    pfb = paired_times(relu_fb, fb, warmup, repeats, dev)
                     saved = saved_bytes(module, x)
                 nbytes = x.numel() * x.element_size()
+                t_fwd, t_fb = pf.candidate_s, pfb.candidate_s
                 r = UnitResult(
                     name, label, tuple(shape), str(dtype).replace("torch.", ""), device,
-                    1e3 * t_fwd, 1e3 * t_fb, r_fwd, r_fb, saved, saved / nbytes,
+                    1e3 * t_fwd, 1e3 * t_fb, pf.ratio, pfb.ratio, saved, saved / nbytes,
                     2 * nbytes / t_fwd / 1e9, 3 * nbytes / (t_fb - t_fwd) / 1e9 if t_fb > t_fwd else float("nan"),
+                    torch.get_num_threads(), pf.ratio_iqr, pfb.ratio_iqr, pfb.candidate_faults, pfb.baseline_faults,
                 )
-                echo(f"{name:>14} {label:>9} {str(tuple(shape)):>18} fwd {r.forward_ratio:6.2f}x "
-                     f"fwd+bwd {r.forward_backward_ratio:6.2f}x saved {r.saved_ratio_to_input:5.2f}x input")
+                echo(f"{name:>14} {label:>9} {str(tuple(shape)):>18} {r.threads} thr fwd {r.forward_ratio:6.2f}x "
+                     f"fwd+bwd {r.forward_backward_ratio:6.2f}x [{pfb.ratio_iqr[0]:.2f}, {pfb.ratio_iqr[1]:.2f}] "
+                     f"saved {r.saved_ratio_to_input:5.2f}x input, {r.faults_per_call:.1f} faults/call")
                 results.append(r)
     return results
 
@@ -201,6 +245,7 @@ def bench_networks(
     warmup: int = 2,
     repeats: int = 7,
     echo: Callable[[str], None] = lambda s: None,
+    backends: Sequence[str] = ("reference", "auto"),
 ) -> list[NetworkResult]:
     """Training step time of each network with each unit, as a ratio to the network with ReLU."""
     from adaptact.models import create_model
@@ -229,11 +274,12 @@ def bench_networks(
 
         relu_step = stepper("relu")
         for unit in units:
-            for backend in ("reference", "auto"):
+            for backend in backends:
                 with kernels.use(backend):
-                    t_relu, t_unit, ratio = paired_times(relu_step, stepper(unit), warmup, repeats, dev)
+                    p = paired_times(relu_step, stepper(unit), warmup, repeats, dev)
                     label = _chosen_backend(aa.create(unit).to(dev), images) if backend == "auto" else backend
-                r = NetworkResult(net, unit, label, batch, dict(options), 1e3 * t_unit, 1e3 * t_relu, ratio)
+                r = NetworkResult(net, unit, label, batch, dict(options), 1e3 * p.candidate_s, 1e3 * p.baseline_s,
+                                  p.ratio, torch.get_num_threads(), p.ratio_iqr)
                 echo(f"{net:>6} {unit:>12} {label:>9} step {r.step_ms:8.1f} ms  relu {r.relu_step_ms:8.1f} ms  "
                      f"ratio {r.ratio:5.2f}")
                 results.append(r)
@@ -273,26 +319,30 @@ def _cpu_name() -> str:
 
 
 def format_units(results: Sequence[UnitResult]) -> str:
-    """A plain-text table of unit results (times in ms, ratios to ReLU, saved bytes over input bytes)."""
-    head = (f"{'unit':<16}{'backend':<11}{'shape':<20}{'dtype':<10}{'fwd ms':>9}{'fwd x':>8}"
-            f"{'f+b ms':>9}{'f+b x':>8}{'saved/in':>10}{'fwd GB/s':>10}{'bwd GB/s':>10}")
+    """A plain-text table of unit results (times in ms, ratios to ReLU with their spread, saved bytes over
+    input bytes, page faults per call)."""
+    head = (f"{'unit':<16}{'backend':<11}{'shape':<20}{'dtype':<10}{'thr':>4}{'fwd ms':>9}{'fwd x':>8}"
+            f"{'f+b ms':>9}{'f+b x':>8}{'f+b x IQR':>14}{'saved/in':>10}{'faults':>8}")
     lines = [head, "-" * len(head)]
     for r in results:
+        lo, hi = r.forward_backward_ratio_iqr
         lines.append(
-            f"{r.name:<16}{r.backend:<11}{str(r.shape):<20}{r.dtype:<10}{r.forward_ms:>9.2f}{r.forward_ratio:>8.2f}"
-            f"{r.forward_backward_ms:>9.2f}{r.forward_backward_ratio:>8.2f}{r.saved_ratio_to_input:>10.2f}"
-            f"{r.forward_gbps:>10.1f}{r.backward_gbps:>10.1f}"
+            f"{r.name:<16}{r.backend:<11}{str(r.shape):<20}{r.dtype:<10}{r.threads:>4}{r.forward_ms:>9.2f}"
+            f"{r.forward_ratio:>8.2f}{r.forward_backward_ms:>9.2f}{r.forward_backward_ratio:>8.2f}"
+            f"{f'[{lo:.2f}, {hi:.2f}]':>14}{r.saved_ratio_to_input:>10.2f}{r.faults_per_call:>8.1f}"
         )
     return "\n".join(lines)
 
 
 def format_networks(results: Sequence[NetworkResult]) -> str:
     """A plain-text table of network results."""
-    head = f"{'network':<10}{'unit':<14}{'backend':<11}{'batch':>6}{'step ms':>10}{'relu ms':>10}{'ratio':>8}"
+    head = (f"{'network':<10}{'unit':<14}{'backend':<11}{'thr':>4}{'batch':>6}{'step ms':>10}{'relu ms':>10}"
+            f"{'ratio':>8}{'IQR':>14}")
     lines = [head, "-" * len(head)]
     for r in results:
-        lines.append(f"{r.network:<10}{r.unit:<14}{r.backend:<11}{r.batch:>6}{r.step_ms:>10.1f}"
-                     f"{r.relu_step_ms:>10.1f}{r.ratio:>8.2f}")
+        lo, hi = r.ratio_iqr
+        lines.append(f"{r.network:<10}{r.unit:<14}{r.backend:<11}{r.threads:>4}{r.batch:>6}{r.step_ms:>10.1f}"
+                     f"{r.relu_step_ms:>10.1f}{r.ratio:>8.2f}{f'[{lo:.2f}, {hi:.2f}]':>14}")
     return "\n".join(lines)
 
 
@@ -323,24 +373,33 @@ def add_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=argcheck.positive_int(10_000), default=None,
                    help="timed runs per measurement (default 15, quick 7)")
     p.add_argument("--no-networks", action="store_true", help="skip the LeNet/VGG-8 training steps")
+    p.add_argument("--no-reference", action="store_true",
+                   help="time only the fused path the dispatcher picks (not the reference formulas)")
     p.add_argument("--compile", action="store_true",
                    help="also time torch.compile of the reference formulas (always on CUDA)")
-    p.add_argument("--threads", type=argcheck.positive_int(1024), default=None,
-                   help="torch.set_num_threads (default: torch's choice)")
+    p.add_argument("--threads", type=argcheck.positive_int(1024), nargs="+", default=None,
+                   help="thread counts to measure at, each in turn (default: 1 and 2, or 1 on one core)")
+    p.add_argument("--malloc", choices=("held", "default"), default="held",
+                   help="held: keep freed memory in the heap (no page faults between timed calls; "
+                        "see adaptact.malloc_control); default: glibc's own thresholds")
     p.add_argument("--out", type=argcheck.output_file, default=None, help="write the results as JSON to this file")
     return p
 
 
 def run(args: argparse.Namespace, echo: Callable[[str], None] = print) -> dict:
     """Run the benchmark described by ``args``; print the tables; return (and maybe write) the JSON record."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = args.threads or ([1, 2] if (os.cpu_count() or 1) >= 2 else [1])
+    heap = hold_heap() if args.malloc == "held" else None
+    if args.malloc == "held" and heap is None:
+        echo("note: this C library has no mallopt; the heap is not held (see the faults column)")
     units = args.units or (list(TARGET_UNITS) if args.quick else aa.list_activations(trainable=True))
     names = list(NATIVE) + [u for u in units if u not in NATIVE]
     repeats = args.repeats or (7 if args.quick else 15)
     devices = [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    record: dict = {"environment": environment(), "command": " ".join(sys.argv), "units": [], "networks": []}
-    for device in devices:
+    record: dict = {"environment": {**environment(), "malloc": heap or "glibc defaults", "thread_counts": threads},
+                    "command": " ".join(sys.argv), "units": [], "networks": []}
+    for n_threads, device in ((t, d) for t in threads for d in devices):
+        torch.set_num_threads(n_threads)
         dtypes = [torch.float32] + ([torch.bfloat16] if device == "cuda" else [])
         shapes = QUICK_SHAPES if args.quick else SHAPES
         if args.shapes:
@@ -348,13 +407,15 @@ def run(args: argparse.Namespace, echo: Callable[[str], None] = print) -> dict:
         if device == "cuda":
             shapes = tuple(shapes) + ((64 * 1024 * 1024,),)
         for dtype in dtypes:
-            backends = ("reference", "auto") + (("compile",) if args.compile or device == "cuda" else ())
+            compiled = ("compile",) if args.compile or device == "cuda" else ()
+            backends = (() if args.no_reference else ("reference",)) + ("auto",) + compiled
             rows = bench_units(names, shapes, device, dtype, backends, repeats=repeats, echo=echo)
             record["units"] += [asdict(r) for r in rows]
             echo(format_units(rows))
         if not args.no_networks:
             nets = bench_networks([u for u in TARGET_UNITS if u in units] or units[:2], device=device,
-                                  repeats=max(3, repeats // 2), echo=echo)
+                                  repeats=max(3, repeats // 2), echo=echo,
+                                  backends=("auto",) if args.no_reference else ("reference", "auto"))
             record["networks"] += [asdict(r) for r in nets]
             echo(format_networks(nets))
     if args.out:

@@ -29,7 +29,9 @@ from adaptact.kernels.c_engine import CEngine
 from adaptact.kernels.dispatch import (
     Backend, Implementation, Prepared, current, register_backend, register_implementation,
 )
-from adaptact.kernels.fused import Engine, Gather, ReferenceCall, engine_input, run, same_dtype, tensor_arguments
+from adaptact.kernels.fused import (
+    Engine, FusedCall, FusedUnit, Gather, ReferenceCall, engine_input, run, same_dtype, tensor_arguments,
+)
 from adaptact.kernels.lowering import LOWERINGS, Lowered
 from adaptact.kernels.program import Program
 from adaptact.kernels.triton_engine import TritonEngine, interpreting, triton_unavailable
@@ -83,11 +85,16 @@ def _untraceable(tensors: tuple[Tensor, ...]) -> Optional[str]:
 @dataclass(frozen=True)
 class Plan:
     """What every call of one signature shares: the program, the reference call without its tensors,
-    and the parameters' :class:`Gather` (None when the lowering's packing is no gather: normalised blends)."""
+    and the parameters' :class:`Gather` (None when the lowering's packing is no gather: normalised blends).
+
+    ``call``: the :class:`FusedCall` itself when every call of the signature has the same one (a
+    deterministic program with a gather), so that such a call builds nothing but its autograd node.
+    """
 
     program: Program
     reference: ReferenceCall
     gather: Optional[Gather]
+    call: Optional[FusedCall] = None
 
 
 #: signature -> plan; cleared when it holds this many (shapes that never repeat)
@@ -103,20 +110,21 @@ def _frozen(a: Any) -> Any:
     return a
 
 
-def _signature(family: str, engine: Engine, args: tuple, kwargs: dict) -> Optional[tuple]:
-    key = (family, engine.name, tuple(map(_frozen, args)), tuple((k, _frozen(v)) for k, v in kwargs.items()))
-    try:
-        hash(key)
-    except TypeError:
-        return None
-    return key
+def _signature(family: str, engine: Engine, args: tuple, kwargs: dict) -> tuple:
+    """The call's signature: family, engine, each tensor's (shape, dtype, device), every other argument
+    (possibly unhashable: such a call gets no cached plan)."""
+    key = (family, engine.name, *map(_frozen, args))
+    return key + tuple((k, _frozen(v)) for k, v in kwargs.items()) if kwargs else key
 
 
 def plan_of(family: str, engine: Engine, x: Tensor, args: tuple, kwargs: dict,
             tensors: Sequence[Tensor]) -> Union[Plan, str]:
     """The plan of this call (cached by signature), or the lowering's reason why it has none."""
-    key = _signature(family, engine, args, kwargs)
-    plan = _PLANS.get(key) if key is not None else None
+    key: Optional[tuple] = _signature(family, engine, args, kwargs)
+    try:
+        plan = _PLANS.get(key)
+    except TypeError:  # an unhashable option
+        key = plan = None
     if plan is None:
         with torch.no_grad():
             lowered = LOWERINGS[family](*args, **kwargs)
@@ -124,7 +132,10 @@ def plan_of(family: str, engine: Engine, x: Tensor, args: tuple, kwargs: dict,
             return lowered
         reference = ReferenceCall.of(FAMILIES[family], x, args, kwargs)
         gather = Gather.probe(LOWERINGS[family], args, kwargs, tensors, reference.x_index)
-        plan = Plan(lowered.program, reference, gather)
+        fixed = None
+        if gather is not None and not lowered.program.stochastic:
+            fixed = FusedCall(lowered.program, engine, 0, reference, gather)
+        plan = Plan(lowered.program, reference, gather, fixed)
         if key is not None:
             if len(_PLANS) >= _PLAN_LIMIT:
                 _PLANS.clear()
@@ -189,6 +200,8 @@ def _fused_prepare(engine: Engine, family: str, *args: Any, **kwargs: Any) -> Pr
     failed = engine.load(plan.program)
     if failed:
         return failed
+    if plan.call is not None:
+        return partial(FusedUnit.apply, plan.call, None, *tensors)
     # a packing that is no gather (normalised blend weights) is lowered on every call, for autograd to see
     lowered = Lowered(plan.program, None) if plan.gather is not None else LOWERINGS[family](*args, **kwargs)
     return partial(run, lowered, plan.reference, tensors, engine, plan.gather)
@@ -204,7 +217,7 @@ ENGINES: dict[str, Engine] = {"c": CEngine(), "triton": TritonEngine()}
 
 def _triton_serves(device_type: str) -> bool:
     """CUDA; on CPU only in the interpreter when Triton is forced (``use("triton")``, for its tests)."""
-    return device_type == "cuda" or (device_type == "cpu" and interpreting() and current() == "triton")
+    return device_type == "cuda" or (device_type == "cpu" and current() == "triton" and interpreting())
 
 
 def _register() -> None:

@@ -22,8 +22,29 @@ __all__ = ["CEngine"]
 
 
 @lru_cache(maxsize=None)
-def _library(program: Program) -> ctypes.CDLL:
+def _build(program: Program) -> ctypes.CDLL:
     return load_library(c_source(program))
+
+
+#: id(program) -> (program, library): a per-call lookup without hashing the program
+_LOADED: dict[int, tuple[Program, ctypes.CDLL]] = {}
+
+
+def _library(program: Program) -> ctypes.CDLL:
+    hit = _LOADED.get(id(program))
+    if hit is not None and hit[0] is program:
+        return hit[1]
+    lib = _build(program)
+    _LOADED[id(program)] = (program, lib)
+    return lib
+
+
+def _clear_libraries() -> None:
+    _LOADED.clear()
+    _build.cache_clear()
+
+
+_library.cache_clear = _clear_libraries  # type: ignore[attr-defined]  (as functools' caches: for tests)
 
 
 def _pointer(t: Optional[Tensor]) -> Optional[int]:
@@ -81,4 +102,4 @@ class CEngine:
             dtheta = torch.zeros_like(theta, dtype=torch.float64) if need_theta else None
             lib.bwd_rows(x.data_ptr(), dy.data_ptr(), theta.data_ptr(), _pointer(dx), _pointer(dtheta),
                          lay.rows, lay.length, lay.channels, seed, threads)
-        return dx, None if dtheta is None else dtheta.to(torch.float32)
+        return dx, None if dtheta is None else dtheta.float()

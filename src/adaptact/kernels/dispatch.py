@@ -108,6 +108,8 @@ def _check_mode(name: str) -> str:
 class _State:
     mode: str = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
     recorders: list[list[str]] = []
+    #: the last mode :func:`current` accepted (so that a call checks the mode only when it changed)
+    checked: Optional[str] = None
 
 
 def current() -> str:
@@ -173,7 +175,9 @@ def _serves(backend: str, device_type: Optional[str]) -> bool:
 
 def dispatch(family: str, *args: Any, **kwargs: Any) -> Any:
     """Compute ``family`` with the first backend the mode allows that can serve this call."""
-    mode = current()
+    mode = _State.mode
+    if mode is not _State.checked:  # a new mode (the environment's, or one use() restored): check it once
+        _State.checked = mode = current()
     device_type = _device_type(args, kwargs)
     reasons = []
     for impl in _candidates(family, mode):
@@ -182,8 +186,9 @@ def dispatch(family: str, *args: Any, **kwargs: Any) -> Any:
             continue
         prepared = impl.prepare(*args, **kwargs)
         if not isinstance(prepared, str):
-            for used in _State.recorders:
-                used.append(impl.backend)
+            if _State.recorders:
+                for used in _State.recorders:
+                    used.append(impl.backend)
             return prepared()
         reasons.append(f"{impl.backend}: {prepared}")
     if not reasons:

@@ -241,6 +241,8 @@ class Gather:
     x_index: int
     #: the index is 0, 1, ..., n-1: theta is the parameters' concatenation itself (no gather, no scatter)
     identity: bool = False
+    #: with ``identity``, the position of the call's only parameter tensor (None when there are several)
+    single: Optional[int] = None
 
     @staticmethod
     def probe(lower: Callable[..., object], args: tuple, kwargs: dict, tensors: Sequence[Tensor],
@@ -264,28 +266,35 @@ class Gather:
         if index is None:
             return None
         identity = bool(torch.equal(index, torch.arange(total)))
-        return Gather(index.to(theta.device), sizes, (theta.shape[0], theta.shape[1]), x_index, identity)
+        params = [i for i in range(len(tensors)) if i != x_index]
+        single = params[0] if identity and len(params) == 1 else None
+        return Gather(index.to(theta.device), sizes, (theta.shape[0], theta.shape[1]), x_index, identity, single)
 
     def pack(self, tensors: Sequence[Tensor]) -> Tensor:
         """The ``(G, P)`` float32 packed parameters of ``tensors`` (the call's tensors), outside autograd."""
-        with torch.no_grad():
-            parts = [same_dtype(t.reshape(-1), torch.float32) for i, t in enumerate(tensors) if i != self.x_index]
-            flat = parts[0] if len(parts) == 1 else torch.cat(parts)
-            return (flat if self.identity else flat[self.index]).reshape(self.shape).contiguous()
+        if self.single is not None:
+            t = tensors[self.single]
+            if t.dtype == torch.float32 and t.is_contiguous():
+                return t.detach().view(self.shape)  # theta is the parameter itself
+        parts = [_float32(t.detach()).view(-1) for i, t in enumerate(tensors) if i != self.x_index]
+        flat = parts[0] if len(parts) == 1 else torch.cat(parts)
+        return (flat if self.identity else flat[self.index]).view(self.shape)
 
     def unpack(self, dtheta: Tensor, tensors: Sequence[Tensor], needed: Sequence[bool]) -> list[Optional[Tensor]]:
         """Each parameter's gradient from the packed ``dtheta`` (None where not ``needed``; None for ``x``)."""
         if self.identity:
-            flat = same_dtype(dtheta.reshape(-1), torch.float32)
+            flat = _float32(dtheta).view(-1)
         else:
             flat = torch.zeros(sum(self.sizes), dtype=torch.float32, device=dtheta.device)
-            flat.index_add_(0, self.index, same_dtype(dtheta.reshape(-1), torch.float32))
+            flat.index_add_(0, self.index, _float32(dtheta).view(-1))
+        pieces = iter(flat.split_with_sizes([n for i, n in enumerate(self.sizes) if i != self.x_index]))
         grads: list[Optional[Tensor]] = []
-        start = 0
-        for i, (t, n) in enumerate(zip(tensors, self.sizes)):
-            wanted = needed[i] and i != self.x_index
-            grads.append(same_dtype(flat[start:start + n].view(t.shape), t.dtype) if wanted else None)
-            start += n
+        for i, t in enumerate(tensors):
+            piece = None if i == self.x_index else next(pieces)
+            if piece is None or not needed[i]:
+                grads.append(None)
+            else:
+                grads.append(same_dtype(piece if piece.dim() == t.dim() == 1 else piece.view(t.shape), t.dtype))
         return grads
 
 
