@@ -26,7 +26,7 @@ import adaptact as aa
 from adaptact import kernels
 from adaptact.kernels import c_engine
 
-UNITS = ("pau", "pau_b", "rpau", "agumbel", "arelu", "abu", "adact", "swish_beta")
+UNITS = ("pau", "pau_b", "rpau", "agumbel", "arelu", "abu", "adact", "swish_beta", "apl", "srelu")
 
 _HARNESS = r"""
 #include <stdint.h>

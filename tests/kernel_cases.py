@@ -90,6 +90,12 @@ CASES = (
     + [_affine("sigmoid", ("a_in", "b_in", "a_out", "b_out")), _affine("relu", ("b_in", "b_out")),
        _affine("swish_beta", ("a_in",)), _affine("tanh", ("a_out",))]
     + [Case("agumbel", "agumbel", lambda c: ([_p(c, scale=1.0, seed=9)], {}))]
+    + [Case("apl2", "apl", lambda c: ([_p(c, 2, seed=11), _p(c, 2, scale=1.0, seed=12)], {})),
+       Case("apl5", "apl", lambda c: ([_p(c, 5, seed=13), _p(c, 5, scale=1.5, seed=14)], {})),
+       Case("srelu", "srelu", lambda c: ([_p(c, offset=-0.8, seed=15), _p(c, scale=0.2, offset=0.1, seed=16),
+                                          _p(c, offset=1.0, seed=17), _p(c, scale=0.2, offset=0.9, seed=18)], {})),
+       Case("srelu-crossed", "srelu", lambda c: ([_p(c, scale=0.1, offset=0.5, seed=19), _p(c, seed=20),
+                                                  _p(c, scale=0.1, offset=-0.5, seed=21), _p(c, seed=22)], {}))]
     + [Case(f"arelu[{cdf}]", "arelu", (lambda cdf: lambda c: ([_p(c, scale=1.0, seed=9)], {"cdf": cdf}))(cdf))
        for cdf in AF.ARELU_CDFS]
     + [Case(f"{family}[{cdf}]", family, (lambda cdf: lambda c: ([_p(c, scale=1.0, seed=9)], {"cdf": cdf}))(cdf))

@@ -44,7 +44,8 @@ def test_c_half_precision_equals_reference(case, dtype):
 
 def test_units_use_the_fused_path_by_default():
     x = torch.randn(2, 3, 4, requires_grad=True)
-    for name in ("pau", "abu", "adact", "scaled_relu", "agumbel", "arelu", "swish_beta", "frelu", "slaf"):
+    for name in ("pau", "abu", "adact", "scaled_relu", "agumbel", "arelu", "swish_beta", "frelu", "slaf", "apl",
+                 "srelu"):
         unit = aa.create(name).eval()  # eval: AdAct's RReLU is deterministic
         with K.use("c"):
             fused = unit(x)
@@ -53,15 +54,16 @@ def test_units_use_the_fused_path_by_default():
         torch.testing.assert_close(fused, ref, rtol=1e-5, atol=1e-5)
 
 
-def test_backward_saves_only_the_input_and_the_parameters():
-    unit = aa.create("pau", num_features=3)
+@pytest.mark.parametrize("name, params", [("pau", 3 * 10), ("apl", 3 * 2 * 2), ("srelu", 3 * 4)])
+def test_backward_saves_only_the_input_and_the_parameters(name, params):
+    unit = aa.create(name, num_features=3)
     x = torch.randn(4, 3, 8, 8, requires_grad=True)
     saved = []
     with K.use("c"), torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
         unit(x)
     big = [t for t in saved if t.numel() > 64]
     assert len(big) == 1 and big[0].data_ptr() == x.data_ptr()
-    assert sum(t.numel() for t in saved if t.numel() <= 64) == 3 * 10
+    assert sum(t.numel() for t in saved if t.numel() <= 64) == params
 
 
 def _adact_training(x, seed):

@@ -42,8 +42,8 @@ from adaptact.kernels.dispatch import (
 )
 
 __all__ = [
-    "KernelUnavailable", "abu", "adact", "adaptive_cdf", "affine", "agumbel", "arelu", "available", "blend",
-    "cdf_relu", "current",
+    "KernelUnavailable", "abu", "adact", "adaptive_cdf", "affine", "agumbel", "apl", "arelu", "available", "blend",
+    "cdf_relu", "current", "srelu",
     "implementations", "pau", "record", "rpau_training", "scaled", "slaf", "swish_beta", "use",
 ]
 
@@ -70,6 +70,8 @@ arelu = _dispatched("arelu")
 adaptive_cdf = _dispatched("adaptive_cdf")
 cdf_relu = _dispatched("cdf_relu")
 rpau_training = _dispatched("rpau_training")
+apl = _dispatched("apl")
+srelu = _dispatched("srelu")
 
 
 def abu(

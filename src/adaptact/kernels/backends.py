@@ -51,6 +51,8 @@ FAMILIES: dict[str, Callable[..., Tensor]] = {
     "adaptive_cdf": AF.adaptive_cdf,
     "cdf_relu": AF.cdf_relu,
     "rpau_training": AF.rpau_training,
+    "apl": AF.apl,
+    "srelu": AF.srelu,
 }
 
 FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["Formula", "basis_formula", "basis_formulas", "agumbel_formula", "arelu_formula", "cdf_formula",
+__all__ = ["APL_HINGE", "SRELU", "Formula", "basis_formula", "basis_formulas", "agumbel_formula", "arelu_formula", "cdf_formula",
            "pau_formula", "rpau_formula", "FUSED_BASES", "FUSED_CDFS"]
 
 Statement = tuple[str, str]
@@ -276,6 +276,29 @@ def cdf_formula(cdf: str, relu: bool) -> Formula:
 
 
 _WORD = re.compile(r"\b([A-Za-z_]\w*)\b(\()?")
+
+
+#: APL's hinge :math:`\max(0, b - x)` with its own parameter :math:`b` (its weight :math:`a` is the term's)
+APL_HINGE = Formula(
+    "apl_hinge",
+    ("b",),
+    (("h", "b - x"), ("f", "max(h, 0.0)")),
+    (("on", "where(h > 0.0, 1.0, 0.0)"), ("dx", "-on"), ("d_b", "on")),
+)
+
+#: SReLU: :math:`t_r + a_r (x - t_r)` for :math:`x \ge t_r`, else :math:`t_l + a_l (x - t_l)` for
+#: :math:`x \le t_l`, else :math:`x` (the upper branch first where the thresholds cross, as the reference)
+SRELU = Formula(
+    "srelu",
+    ("t_left", "a_left", "t_right", "a_right"),
+    (("hi", "x >= t_right"), ("lo", "x <= t_left"),
+     ("f", "where(hi, t_right + a_right * (x - t_right), where(lo, t_left + a_left * (x - t_left), x))")),
+    (("low", "where(hi, 0.0, where(lo, 1.0, 0.0))"),
+     ("high", "where(hi, 1.0, 0.0)"),
+     ("dx", "where(hi, a_right, where(lo, a_left, 1.0))"),
+     ("d_t_left", "low * (1.0 - a_left)"), ("d_a_left", "low * (x - t_left)"),
+     ("d_t_right", "high * (1.0 - a_right)"), ("d_a_right", "high * (x - t_right)")),
+)
 
 
 def _renamed(expr: str, names: dict[str, str]) -> str:

@@ -21,7 +21,9 @@ from torch import Tensor
 from adaptact import functional as AF
 from adaptact.cdfs import resolve_cdf
 from adaptact.kernels.formulas import (
+    APL_HINGE,
     FUSED_BASES,
+    SRELU,
     agumbel_formula,
     FUSED_CDFS,
     arelu_formula,
@@ -221,6 +223,20 @@ def lower_cdf_relu(x: Tensor, rho: Tensor, cdf: str = "logistic") -> Lowering:
     return _lower_cdf(x, rho, cdf, relu=True)
 
 
+def lower_apl(x: Tensor, a: Tensor, b: Tensor) -> Lowering:
+    """APL: a ReLU term and ``S`` hinge terms, hinge ``s`` weighted by slot ``s`` with its ``b`` in slot ``S + s``."""
+    if a.dim() == 0 or a.shape != b.shape:
+        return "APL's a and b need the same shape with a last axis of hinges"
+    k = a.shape[-1]
+    terms = (Term(basis_formula("relu"), None, ()),) + tuple(Term(APL_HINGE, s, (k + s,)) for s in range(k))
+    return _lower(x, [(a, 1), (b, 1)], Program(terms, 2 * k))
+
+
+def lower_srelu(x: Tensor, t_left: Tensor, a_left: Tensor, t_right: Tensor, a_right: Tensor) -> Lowering:
+    params = [(p, 0) for p in (t_left, a_left, t_right, a_right)]
+    return _lower(x, params, Program((Term(SRELU, None, (0, 1, 2, 3)),), 4))
+
+
 #: family name -> lowering, for the families the fused engines serve
 LOWERINGS = {
     "pau": lower_pau,
@@ -234,4 +250,6 @@ LOWERINGS = {
     "arelu": lower_arelu,
     "adaptive_cdf": lower_adaptive_cdf,
     "cdf_relu": lower_cdf_relu,
+    "apl": lower_apl,
+    "srelu": lower_srelu,
 }

@@ -42,7 +42,7 @@ class APL(ActivationUnit):
             self.b.uniform_(-1.0, 1.0)
 
     def compute(self, x: Tensor) -> Tensor:
-        return AF.apl(x, self.a, self.b)
+        return kernels.apl(x, self.a, self.b)
 
     def _repr_options(self) -> dict[str, Any]:
         return {"hinges": self.hinges}
@@ -74,7 +74,7 @@ class SReLU(ActivationUnit):
             self.fill_(name, value)
 
     def compute(self, x: Tensor) -> Tensor:
-        return AF.srelu(x, self.t_left, self.a_left, self.t_right, self.a_right)
+        return kernels.srelu(x, self.t_left, self.a_left, self.t_right, self.a_right)
 
 
 class SLAF(ActivationUnit):
