@@ -80,6 +80,28 @@ def _affine(base, switches):
     return Case(f"affine[{base}|{'-'.join(switches)}]", "affine", make)
 
 
+def _metaneuron(inner, width, depth, linear_io):
+    def make(c):
+        g = c or 1
+        shapes = [(), (), (width,), (width,), (depth - 1, width, width), (depth - 1, width), (width,), ()]
+        scales = [0.5, 0.2, 1.0, 0.5, 0.4, 0.3, 0.7, 0.2]
+        offsets = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        params = [_p(g, *shape, scale=sc, offset=off, seed=30 + i)
+                  for i, (shape, sc, off) in enumerate(zip(shapes, scales, offsets))]
+        return params, {"inner": inner, "linear_io": linear_io}
+
+    return Case(f"metaneuron[{inner}|{width}x{depth}|{'linear' if linear_io else 'act'}]", "metaneuron", make)
+
+
+def _vaf(inner, width):
+    def make(c):
+        g = c or 1
+        return [_p(g, width, seed=40), _p(g, width, seed=41), _p(g, width, seed=42), _p(g, scale=0.2, seed=43)], \
+            {"inner": inner}
+
+    return Case(f"vaf[{inner}|{width}]", "vaf", make)
+
+
 CASES = (
     [_pau(5, 4, "A"), _pau(5, 4, "B"), _pau(3, 2, "A"), _pau(2, 6, "B"), _pau(0, 1, "A"), _pau(4, 0, "B")]
     + [Case("slaf", "slaf", lambda c: ([_p(c, 6, seed=7)], {}))]
@@ -96,6 +118,8 @@ CASES = (
                                           _p(c, offset=1.0, seed=17), _p(c, scale=0.2, offset=0.9, seed=18)], {})),
        Case("srelu-crossed", "srelu", lambda c: ([_p(c, scale=0.1, offset=0.5, seed=19), _p(c, seed=20),
                                                   _p(c, scale=0.1, offset=-0.5, seed=21), _p(c, seed=22)], {}))]
+    + [_metaneuron("sigmoid", 5, 1, False), _metaneuron("tanh", 3, 3, False), _metaneuron("relu", 4, 2, True),
+       _vaf("relu", 5), _vaf("sigmoid", 5), _vaf("tanh", 2)]
     + [Case(f"arelu[{cdf}]", "arelu", (lambda cdf: lambda c: ([_p(c, scale=1.0, seed=9)], {"cdf": cdf}))(cdf))
        for cdf in AF.ARELU_CDFS]
     + [Case(f"{family}[{cdf}]", family, (lambda cdf: lambda c: ([_p(c, scale=1.0, seed=9)], {"cdf": cdf}))(cdf))

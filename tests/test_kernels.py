@@ -45,7 +45,7 @@ def test_c_half_precision_equals_reference(case, dtype):
 def test_units_use_the_fused_path_by_default():
     x = torch.randn(2, 3, 4, requires_grad=True)
     for name in ("pau", "abu", "adact", "scaled_relu", "agumbel", "arelu", "swish_beta", "frelu", "slaf", "apl",
-                 "srelu"):
+                 "srelu", "metaneuron", "vaf"):
         unit = aa.create(name).eval()  # eval: AdAct's RReLU is deterministic
         with K.use("c"):
             fused = unit(x)
@@ -54,7 +54,8 @@ def test_units_use_the_fused_path_by_default():
         torch.testing.assert_close(fused, ref, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name, params", [("pau", 3 * 10), ("apl", 3 * 2 * 2), ("srelu", 3 * 4)])
+@pytest.mark.parametrize("name, params", [("pau", 3 * 10), ("apl", 3 * 2 * 2), ("srelu", 3 * 4), ("metaneuron", 3 * 18),
+                                          ("vaf", 3 * 16)])
 def test_backward_saves_only_the_input_and_the_parameters(name, params):
     unit = aa.create(name, num_features=3)
     x = torch.randn(4, 3, 8, 8, requires_grad=True)

@@ -27,12 +27,12 @@ from kernel_cases import CASE_IDS, CASES, check_equal, make_x
 
 pytest.importorskip("triton")
 
-#: PAU A/B, ABU, AdAct, scaled ReLU, AGSig-like affine, adaptive Gumbel and ReLU, CDF units, APL, SReLU
+#: PAU A/B, ABU, AdAct, scaled ReLU, AGSig-like affine, adaptive Gumbel and ReLU, CDF units, APL, SReLU, meta-neuron, VAF
 SUBSET_IDS = [
     "pauA54", "pauB54", "pauB26", "blend[tanh-elu-relu-identity-swish_beta|softmax]",
     "blend[relu-elu-lrelu-prelu-rrelu-silu-mish|softmax]", "scaled[relu]", "affine[sigmoid|a_in-b_in-a_out-b_out]",
     "agumbel", "arelu[exponential]", "arelu[logistic]", "adaptive_cdf[gumbel]", "cdf_relu[laplace]", "apl2",
-    "srelu",
+    "srelu", "metaneuron[tanh|3x3|act]", "vaf[sigmoid|5]",
 ]
 SUBSET_CASES = [CASES[CASE_IDS.index(i)] for i in SUBSET_IDS]
 SHAPES = [((2, 3, 5, 7), None), ((2, 3, 5, 7), 3), ((2, 3, 150), 3), ((3, 2500), None)]

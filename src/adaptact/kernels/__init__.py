@@ -43,7 +43,7 @@ from adaptact.kernels.dispatch import (
 
 __all__ = [
     "KernelUnavailable", "abu", "adact", "adaptive_cdf", "affine", "agumbel", "apl", "arelu", "available", "blend",
-    "cdf_relu", "current", "srelu",
+    "cdf_relu", "current", "metaneuron", "srelu", "vaf",
     "implementations", "pau", "record", "rpau_training", "scaled", "slaf", "swish_beta", "use",
 ]
 
@@ -72,6 +72,8 @@ cdf_relu = _dispatched("cdf_relu")
 rpau_training = _dispatched("rpau_training")
 apl = _dispatched("apl")
 srelu = _dispatched("srelu")
+metaneuron = _dispatched("metaneuron")
+vaf = _dispatched("vaf")
 
 
 def abu(

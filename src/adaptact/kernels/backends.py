@@ -53,6 +53,8 @@ FAMILIES: dict[str, Callable[..., Tensor]] = {
     "rpau_training": AF.rpau_training,
     "apl": AF.apl,
     "srelu": AF.srelu,
+    "metaneuron": AF.metaneuron,
+    "vaf": AF.vaf,
 }
 
 FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)

@@ -21,7 +21,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["APL_HINGE", "SRELU", "Formula", "basis_formula", "basis_formulas", "agumbel_formula", "arelu_formula", "cdf_formula",
+__all__ = ["APL_HINGE", "SRELU", "Formula", "renamed", "basis_formula", "basis_formulas", "agumbel_formula",
+           "arelu_formula", "cdf_formula",
            "pau_formula", "rpau_formula", "FUSED_BASES", "FUSED_CDFS"]
 
 Statement = tuple[str, str]
@@ -301,7 +302,8 @@ SRELU = Formula(
 )
 
 
-def _renamed(expr: str, names: dict[str, str]) -> str:
+def renamed(expr: str, names: dict[str, str]) -> str:
+    """``expr`` with each variable (not function) name found in ``names`` replaced by its value."""
     return _WORD.sub(lambda mt: mt.group(0) if mt.group(2) else names.get(mt.group(1), mt.group(1)), expr)
 
 
@@ -327,14 +329,14 @@ def rpau_formula(m: int, n: int, form: str, delta: float) -> Formula:
     for k, p in enumerate(base.params):
         value += [(f"u_{p}", f"{lit} * (2.0 * uniform(seed, idx * {K} + {k}) - 1.0)"),
                   (f"n_{p}", f"{p} * (1.0 + u_{p})")]
-    value += [(name, _renamed(expr, noisy)) for name, expr in base.value]
+    value += [(name, renamed(expr, noisy)) for name, expr in base.value]
     grads = {f"d_{p}": f"dn_{p}" for p in base.params}
     deriv: list[Statement] = []
     for name, expr in base.derivative:
         if name.startswith("s_"):
             deriv.append((name, expr))
         else:
-            deriv.append((grads.get(name, name), _renamed(_renamed(expr, grads), noisy)))
+            deriv.append((grads.get(name, name), renamed(renamed(expr, grads), noisy)))
     deriv += [(f"d_{p}", f"dn_{p} * (1.0 + u_{p})") for p in base.params]
     return Formula(f"rpau{form}_{m}_{n}_{lit}", base.params, tuple(value), tuple(deriv), stochastic=True)
 

@@ -34,6 +34,7 @@ from adaptact.kernels.formulas import (
     rpau_formula,
 )
 from adaptact.kernels.program import Program, Term
+from adaptact.kernels.subnet_formula import subnet_formula
 
 __all__ = ["Lowered", "LOWERINGS"]
 
@@ -237,6 +238,48 @@ def lower_srelu(x: Tensor, t_left: Tensor, a_left: Tensor, t_right: Tensor, a_ri
     return _lower(x, params, Program((Term(SRELU, None, (0, 1, 2, 3)),), 4))
 
 
+#: the largest subnetwork written as one fused formula (its statements grow as depth x width^2)
+SUBNET_MAX_WIDTH, SUBNET_MAX_PARAMS = 16, 160
+
+
+def _lower_subnet(x: Tensor, inner: str, width: int, depth: int, linear_io: bool, input_params: bool,
+                  params: Sequence[Tensor]) -> Lowering:
+    """A meta-neuron or VAF call: one formula per (inner, width, depth), the ``(G, P)`` parameters in order."""
+    if inner not in FUSED_BASES or AF.basis_function(inner).num_params or AF.basis_function(inner).stochastic:
+        return f"inner activation {inner!r} has no fused formula (or has parameters)"
+    groups = params[0].shape[0] if params[0].dim() else 0
+    if groups < 1 or any(p.dim() == 0 or p.shape[0] != groups for p in params):
+        return "subnetwork parameters need a leading group axis of one size"
+    if groups > 1 and (x.dim() < 2 or x.shape[1] != groups):
+        return "the parameters' group count differs from the input's channels (dim 1)"
+    theta = torch.cat([p.to(torch.float32).reshape(groups, -1) for p in params], dim=1)
+    if width > SUBNET_MAX_WIDTH or theta.shape[1] > SUBNET_MAX_PARAMS:
+        return f"a subnetwork of width {width} and {theta.shape[1]} parameters is too large for one fused formula"
+    formula = subnet_formula(inner, width, depth, linear_io, input_params)
+    if theta.shape[1] != len(formula.params):
+        return "subnetwork parameter shapes do not match its width and depth"
+    return Lowered(Program((Term(formula, None, tuple(range(theta.shape[1]))),), theta.shape[1]), theta)
+
+
+def lower_metaneuron(
+    x: Tensor, in_weight: Tensor, in_bias: Tensor, hidden_weight: Tensor, hidden_bias: Tensor,
+    inner_weights: Tensor, inner_biases: Tensor, out_weight: Tensor, out_bias: Tensor,
+    inner: str = "sigmoid", linear_io: bool = False,
+) -> Lowering:
+    if hidden_weight.dim() != 2 or inner_weights.dim() != 4:
+        return "meta-neuron weights need shapes (G, h) and (G, L-1, h, h)"
+    width, depth = hidden_weight.shape[1], inner_weights.shape[1] + 1
+    params = (in_weight, in_bias, hidden_weight, hidden_bias, inner_weights, inner_biases, out_weight, out_bias)
+    return _lower_subnet(x, inner, width, depth, bool(linear_io), True, params)
+
+
+def lower_vaf(x: Tensor, in_weight: Tensor, in_bias: Tensor, out_weight: Tensor, out_bias: Tensor,
+              inner: str = "relu") -> Lowering:
+    if in_weight.dim() != 2:
+        return "VAF weights need the shape (G, h)"
+    return _lower_subnet(x, inner, in_weight.shape[1], 1, True, False, (in_weight, in_bias, out_weight, out_bias))
+
+
 #: family name -> lowering, for the families the fused engines serve
 LOWERINGS = {
     "pau": lower_pau,
@@ -252,4 +295,6 @@ LOWERINGS = {
     "cdf_relu": lower_cdf_relu,
     "apl": lower_apl,
     "srelu": lower_srelu,
+    "metaneuron": lower_metaneuron,
+    "vaf": lower_vaf,
 }

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from adaptact import functional as AF
+from adaptact import kernels
 from adaptact.registry import register
 from adaptact.units.base import ActivationUnit, NumFeatures, check_choice, check_int
 
@@ -163,7 +164,7 @@ class MetaNeuron(_Subnetwork):
 
     def compute(self, x: Tensor) -> Tensor:
         wl, cl = self._inner_layers()
-        return AF.metaneuron(
+        return kernels.metaneuron(
             x, self.in_weight, self.in_bias, self.hidden_weight, self.hidden_bias, wl, cl,
             self.out_weight, self.out_bias, inner=self.inner,
         )
@@ -219,7 +220,7 @@ class VAF(_Subnetwork):
                 self.out_bias.zero_()
 
     def compute(self, x: Tensor) -> Tensor:
-        return AF.vaf(x, self.in_weight, self.in_bias, self.out_weight, self.out_bias, inner=self.inner)
+        return kernels.vaf(x, self.in_weight, self.in_bias, self.out_weight, self.out_bias, inner=self.inner)
 
     def _repr_options(self) -> dict[str, Any]:
         return {"width": self.width, "inner": self.inner, "init": self.init}
