@@ -117,13 +117,15 @@ def test_c_pau_chooses_the_direct_or_the_far_form_per_chunk(case):
     assert torch.isnan(y[2 * CHUNK + 6]) and torch.isfinite(y[: 2 * CHUNK]).all()
 
 
-def test_pau_direct_form_guard_rejects_overflowing_blocks():
-    """The guard admits max|x| = 8 for the default-sized coefficients and refuses 1e4, inf and NaN."""
+@pytest.mark.parametrize("form", ["A", "B"])
+def test_pau_direct_form_guard_rejects_overflowing_blocks(form):
+    """The guard admits max|x| = 8 (form B: 2, where its direct form is accurate) for the default-sized
+    coefficients and refuses 1e4, inf and NaN."""
     from adaptact.kernels.c_source import fast_variant
     from adaptact.kernels.lowering import lower_pau
 
     a, b = torch.full((6,), 0.5), torch.full((4,), 0.5)
-    _, guards = fast_variant(lower_pau(torch.zeros(1), a, b).program)
+    _, guards = fast_variant(lower_pau(torch.zeros(1), a, b, form).program)
     code = guards[0].forward_code()
 
     def passes(xmax):
@@ -134,5 +136,21 @@ def test_pau_direct_form_guard_rejects_overflowing_blocks():
             env[name] = eval(expr, fns, env)  # noqa: S307 - the formula language is a Python subset
         return env[code.output] > 0.0
 
-    assert passes(0.0) and passes(8.0)
+    assert passes(0.0) and passes(2.0) and passes(8.0) == (form == "A")
     assert not passes(1e4) and not passes(float("inf")) and not passes(float("nan"))
+
+
+def test_c_pau_form_b_is_accurate_where_its_direct_form_was_not():
+    """Regression: these (5, 4) form-B coefficients near x = -3.7 put the direct Horner form's dx above the
+    equality tolerance (float32 rounding); such blocks now take the overflow-free form."""
+    g = torch.Generator().manual_seed(0)
+    a, b = 0.5 * torch.randn(6, generator=g), 0.5 * torch.randn(4, generator=g)
+    x = torch.linspace(-4.1, -3.5, 4096 * 3, dtype=torch.float32).requires_grad_(True)
+    with K.use("c"):
+        y = K.pau(x, a, b, form="B")
+    x64 = x.detach().double().requires_grad_(True)
+    ref = AF.pau(x64, a.double(), b.double(), form="B")
+    torch.testing.assert_close(y.double(), ref, rtol=1e-5, atol=1e-5)
+    (gx,) = torch.autograd.grad(y, x, torch.ones_like(y))
+    (rx,) = torch.autograd.grad(ref, x64, torch.ones_like(ref))
+    torch.testing.assert_close(gx.double(), rx, rtol=1e-5, atol=1e-5)

@@ -12,7 +12,7 @@ from scipy import stats
 from adaptact import functional as AF
 from adaptact import kernels as K
 from adaptact.kernels.c_engine import CEngine
-from adaptact.kernels.fused import ReferenceCall, counter_uniform, run, tensor_arguments
+from adaptact.kernels.fused import ReferenceCall, coefficient_uniform, run, tensor_arguments
 from adaptact.kernels.lowering import lower_rpau_training
 
 pytestmark = pytest.mark.skipif("c" not in K.available(), reason="no C compiler: the C kernels are off")
@@ -49,15 +49,18 @@ def test_fused_rpau_equals_the_reference_with_the_kernels_draws(form, shape, cha
     seed = _seeded(5)
     torch.manual_seed(5)
     y = fused_rpau(x, a, b, form=form)
-    with AF.rrelu_uniform_source(lambda t: counter_uniform(t, seed)):
-        ref = AF.rpau_training(x, a, b, DELTA, form)
-    torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
+    # the float64 reference on the same values and the same (float32) draws, as every kernel equality test
+    x64, a64, b64 = (t.detach().double().requires_grad_(True) for t in (x, a, b))
+    with AF.rrelu_uniform_source(lambda t: coefficient_uniform(t, seed).to(t.dtype)):
+        ref = AF.rpau_training(x64, a64, b64, DELTA, form)
+    torch.testing.assert_close(y.double(), ref, rtol=1e-5, atol=1e-5)
     dy = torch.randn(shape)
     got = torch.autograd.grad(y, [x, a, b], dy)
-    want = torch.autograd.grad(ref, [x, a, b], dy)
-    torch.testing.assert_close(got[0], want[0], rtol=1e-5, atol=1e-5)
+    want = torch.autograd.grad(ref, [x64, a64, b64], dy.double())
+    torch.testing.assert_close(got[0].double(), want[0], rtol=1e-5, atol=1e-5)
     for g, w in zip(got[1:], want[1:]):
-        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5 * x.numel() ** 0.5 + 1e-4 * w.abs().max().item())
+        torch.testing.assert_close(g.double(), w, rtol=1e-4,
+                                   atol=1e-5 * x.numel() ** 0.5 + 1e-4 * w.abs().max().item())
 
 
 def test_fused_rpau_noise_is_uniform_independent_and_fresh_per_call():
@@ -84,7 +87,7 @@ def test_fused_rpau_double_backward_equals_the_reference_with_the_same_noise():
     y = fused_rpau(x, a, b)
     (gx,) = torch.autograd.grad(y.sum(), x, create_graph=True)
     got = torch.autograd.grad((gx**2).sum(), [x, a, b])
-    with AF.rrelu_uniform_source(lambda t: counter_uniform(t, seed)):
+    with AF.rrelu_uniform_source(lambda t: coefficient_uniform(t, seed)):
         ref = AF.rpau_training(x, a, b, DELTA)
     (rgx,) = torch.autograd.grad(ref.sum(), x, create_graph=True)
     want = torch.autograd.grad((rgx**2).sum(), [x, a, b])
@@ -95,3 +98,18 @@ def test_fused_rpau_double_backward_equals_the_reference_with_the_same_noise():
 def test_rpau_lowering_refuses_delta_of_one_or_more():
     a, b = _coefficients()
     assert "outside [0, 1)" in lower_rpau_training(torch.zeros(3), a, b, 1.0)
+
+
+def test_coefficient_noise_is_uniform_uncorrelated_and_seeded():
+    """Every coefficient's draws are U(0, 1) on the 2^-16 grid (KS), no two coefficients nor neighbouring
+    elements are correlated (|r| < 4/sqrt(n)), and another seed gives other numbers."""
+    n, k = 50_000, 10
+    u = coefficient_uniform(torch.empty(n, k), seed=123456789012345)
+    assert u.dtype == torch.float32 and float(u.min()) > 0.0 and float(u.max()) < 1.0
+    for j in range(k):
+        assert stats.kstest(u[:, j].numpy(), "uniform").pvalue > 1e-4, j
+    r = torch.corrcoef(u.double().t())
+    assert (r - torch.eye(k, dtype=torch.float64)).abs().max() < 4 / n**0.5
+    lag = torch.corrcoef(torch.stack([u[:-1, 0], u[1:, 0]]).double())[0, 1]
+    assert abs(lag) < 4 / n**0.5
+    assert not torch.equal(u, coefficient_uniform(torch.empty(n, k), seed=123456789012346))

@@ -100,3 +100,14 @@ static inline float f_uniform(uint64_t seed, int64_t idx) {
     h = f_mix(h ^ (uint32_t)(seed >> 32) ^ (uint32_t)((uint64_t)idx >> 32));
     return (float)(h >> 8) * 5.9604644775390625e-8f;
 }
+
+/* uniform number k of element idx, in (0, 1) on a grid of 2^-16 (RPAU's coefficient noise): the
+   element's two-round hash (as f_uniform's, computed once per element when inlined), one more
+   round per pair of coefficients, and the low or the high 16 bits for the even or odd k */
+static inline float f_uniform_k(uint64_t seed, int64_t idx, int k) {
+    uint32_t h = f_mix((uint32_t)idx ^ (uint32_t)seed);
+    h = f_mix(h ^ (uint32_t)(seed >> 32) ^ (uint32_t)((uint64_t)idx >> 32));
+    uint32_t g = f_mix(h ^ (0x9e3779b9u * (uint32_t)(k / 2 + 1)));
+    uint32_t bits = (k & 1) ? (g >> 16) : (g & 0xffffu);
+    return ((float)bits + 0.5f) * 1.52587890625e-5f;
+}

@@ -8,7 +8,7 @@ for each own parameter ``p``. The statements are in a tiny language that the C
 and the Triton code generators both print: infix ``+ - * /``, comparisons,
 float literals (always with a decimal point) and the functions ``exp expm1
 log1p`` (on ``[0, 1]`` only) ``sigmoid abs sign min max where(cond, a, b)
-uniform(seed, idx)``,
+uniform(seed, idx) uniform_k(seed, idx, k)``,
 each implemented once per language (``cmath.h``, ``triton_math.py``).
 
 Every formula follows :mod:`adaptact.functional` and torch's own derivative
@@ -307,38 +307,54 @@ def renamed(expr: str, names: dict[str, str]) -> str:
     return _WORD.sub(lambda mt: mt.group(0) if mt.group(2) else names.get(mt.group(1), mt.group(1)), expr)
 
 
+def _noisy(base: Formula, name: str, delta_literal: str) -> Formula:
+    """``base`` with each coefficient ``c`` replaced by ``c (1 + u_c)``, ``u_c`` from ``uniform_k`` (see
+    :func:`rpau_formula`); its derivatives are those at the noisy coefficients, times ``1 + u_c``."""
+    noisy = {p: f"n_{p}" for p in base.params}
+    value: list[Statement] = []
+    for k, p in enumerate(base.params):
+        value += [(f"u_{p}", f"{delta_literal} * (2.0 * uniform_k(seed, idx, {k}) - 1.0)"),
+                  (f"n_{p}", f"{p} * (1.0 + u_{p})")]
+    value += [(n, renamed(expr, noisy)) for n, expr in base.value]
+    grads = {f"d_{p}": f"dn_{p}" for p in base.params}
+    deriv: list[Statement] = []
+    for n, expr in base.derivative:
+        if n.startswith("s_"):
+            deriv.append((n, expr))
+        else:
+            deriv.append((grads.get(n, n), renamed(renamed(expr, grads), noisy)))
+    deriv += [(f"d_{p}", f"dn_{p} * (1.0 + u_{p})") for p in base.params]
+    return Formula(name, base.params, tuple(value), tuple(deriv), stochastic=True)
+
+
 @lru_cache(maxsize=None)
 def rpau_formula(m: int, n: int, form: str, delta: float) -> Formula:
     r"""RPAU in training: the PAU of :func:`pau_formula` with each coefficient :math:`c` replaced per
     element by :math:`c\,(1+u)`, :math:`u = \delta\,(2U - 1) \sim U(-\delta, \delta)`.
 
-    Coefficient ``k`` (``a0 .. am`` then ``b1 .. bn``, ``K = m+1+n`` of them) of element ``idx``
-    draws :math:`U` = ``uniform(seed, idx * K + k)``: the numbers that
-    :func:`adaptact.kernels.fused.counter_uniform` gives for a tensor of shape ``x.shape + (K,)``
+    Coefficient ``k`` (``a0 .. am`` then ``b1 .. bn``) of element ``idx`` draws :math:`U` =
+    ``uniform_k(seed, idx, k)``: one two-round hash of ``(seed, idx)`` per element, one more
+    round per pair of coefficients, 16 bits each (``cmath.h``); the numbers that
+    :func:`adaptact.kernels.fused.coefficient_uniform` gives for a tensor of shape ``x.shape + (K,)``
     (what :func:`adaptact.functional.rpau_noise` draws, numerator first), so backward and the
     reference's double backward see the same noise. :math:`\partial f/\partial c =
     (1+u)\,\partial f/\partial \tilde c` at the noisy coefficient :math:`\tilde c`; the
     parameter-only scales (form A's :math:`\mathrm{sign}(b_k)`, unchanged by :math:`1+u > 0`)
-    stay per block. Always the overflow-free form (no fast variant). ``delta < 1``.
+    stay per block. As PAU, a block whose largest :math:`|x|` passes the direct form's guard at
+    coefficients scaled by :math:`1 + \delta` (a bound on every noisy one) is computed by the plain
+    Horner form, any other by the overflow-free form. ``delta < 1``.
     """
     base = pau_formula(m, n, form)
-    K = len(base.params)
     lit = f"{float(delta):.9e}"
-    noisy = {p: f"n_{p}" for p in base.params}
-    value: list[Statement] = []
-    for k, p in enumerate(base.params):
-        value += [(f"u_{p}", f"{lit} * (2.0 * uniform(seed, idx * {K} + {k}) - 1.0)"),
-                  (f"n_{p}", f"{p} * (1.0 + u_{p})")]
-    value += [(name, renamed(expr, noisy)) for name, expr in base.value]
-    grads = {f"d_{p}": f"dn_{p}" for p in base.params}
-    deriv: list[Statement] = []
-    for name, expr in base.derivative:
-        if name.startswith("s_"):
-            deriv.append((name, expr))
-        else:
-            deriv.append((grads.get(name, name), renamed(renamed(expr, grads), noisy)))
-    deriv += [(f"d_{p}", f"dn_{p} * (1.0 + u_{p})") for p in base.params]
-    return Formula(f"rpau{form}_{m}_{n}_{lit}", base.params, tuple(value), tuple(deriv), stochastic=True)
+    name = f"rpau{form}_{m}_{n}_{lit}"
+    main = _noisy(base, name, lit)
+    if base.fast is None:
+        return main
+    fast = _noisy(base.fast, name + "_direct", lit)
+    bound = {p: f"({p} * {1.0 + float(delta):.9e})" for p in base.params}
+    g = base.fast_guard
+    guard = Formula(f"{name}_guard", g.params, tuple((n_, renamed(e, bound)) for n_, e in g.value), ())
+    return Formula(name, main.params, main.value, main.derivative, stochastic=True, fast=fast, fast_guard=guard)
 
 
 def _horner(a: list[str], slope: str) -> tuple[list[Statement], list[Statement]]:
@@ -426,16 +442,29 @@ def _pau_direct_formula(m: int, n: int, form: str) -> Formula:
 _DIRECT_LIMIT = "1.0e30"
 
 
-def _pau_direct_guard(m: int, n: int) -> Formula:
+#: form B's direct evaluation stays within the equality tolerances only up to this largest |x| of a block: its
+#: dx reached 0.87 of the tolerance for |x| in [3, 4] over 40 random (5, 4) PAUs and exceeded it near x = -3.7
+#: for one (tests/test_kernels.py::test_c_pau_form_b_is_accurate_where_its_direct_form_was_not); up
+#: to 2 the worst was 0.26
+_DIRECT_B_ACCURATE_UP_TO = "2.0"
+
+
+def _pau_direct_guard(m: int, n: int, form: str = "A") -> Formula:
     r"""Positive at ``x`` = :math:`\max|x|` of a block when the direct PAU's bound
-    :math:`K (1 + A)(1 + K B) \max(1, x)^{m+n}` is below ``1e30`` (false for NaN or infinite x or parameters)."""
+    :math:`K (1 + A)(1 + K B) \max(1, x)^{m+n}` is below ``1e30`` (false for NaN or infinite x or parameters)
+    and, for form B, :math:`x \le 2` (where its float32 evaluation meets the equality tolerances)."""
     a = [f"a{j}" for j in range(m + 1)]
     b = [f"b{k}" for k in range(1, n + 1)]
     k = float(max(m, n, 1))
     value = [("xm", "max(x, 1.0)"), ("pw", _power("xm", m + n)),
              ("sa", " + ".join(["1.0"] + [f"abs({c})" for c in a])),
              ("sb", " + ".join(["1.0"] + [f"{k} * abs({c})" for c in b])),
-             ("bound", f"{k} * sa * sb * pw"), ("f", f"where(bound < {_DIRECT_LIMIT}, 1.0, 0.0)")]
+             ("bound", f"{k} * sa * sb * pw")]
+    if form == "B":
+        value += [("ok", f"where(x <= {_DIRECT_B_ACCURATE_UP_TO}, bound, {_DIRECT_LIMIT})"),
+                  ("f", f"where(ok < {_DIRECT_LIMIT}, 1.0, 0.0)")]
+        return Formula(f"pau_{m}_{n}_guard_B", tuple(a + b), tuple(value), ())
+    value.append(("f", f"where(bound < {_DIRECT_LIMIT}, 1.0, 0.0)"))
     return Formula(f"pau_{m}_{n}_guard", tuple(a + b), tuple(value), ())
 
 
@@ -541,4 +570,4 @@ def pau_formula(m: int, n: int, form: str) -> Formula:
         else:
             deriv.append((f"d_{b[k - 1]}", f"-(f * sr * {sel}) * iq"))
     return Formula(f"pau{form}_{m}_{n}", tuple(a + b), tuple(value), tuple(deriv),
-                   fast=_pau_direct_formula(m, n, form), fast_guard=_pau_direct_guard(m, n))
+                   fast=_pau_direct_formula(m, n, form), fast_guard=_pau_direct_guard(m, n, form))

@@ -31,8 +31,8 @@ from adaptact import functional as AF
 from adaptact.kernels.lowering import Lowered
 from adaptact.kernels.program import Program
 
-__all__ = ["COLUMN_BELOW", "Engine", "FusedCall", "FusedUnit", "Gather", "Layout", "ReferenceCall", "counter_uniform",
-           "draw_seed", "engine_input", "run", "same_dtype", "tensor_arguments"]
+__all__ = ["COLUMN_BELOW", "Engine", "FusedCall", "FusedUnit", "Gather", "Layout", "ReferenceCall", "coefficient_uniform",
+           "counter_uniform", "draw_seed", "engine_input", "run", "same_dtype", "tensor_arguments"]
 
 #: seeds of stochastic programs are drawn from torch's default generator in [0, 2**62)
 _SEED_RANGE = 2**62
@@ -145,6 +145,20 @@ def counter_uniform(x: Tensor, seed: int) -> Tensor:
     h = _mix((idx & _MASK32) ^ (seed & _MASK32))
     h = _mix(h ^ ((seed >> 32) & _MASK32) ^ ((idx >> 32) & _MASK32))
     return (h >> 8).to(torch.float32) * 2.0**-24
+
+
+def coefficient_uniform(t: Tensor, seed: int) -> Tensor:
+    """The fused kernels' ``uniform_k(seed, idx, k)`` for a tensor of shape ``x.shape + (K,)`` (``idx`` the
+    flat index into ``x``, ``k`` the last index), in torch: the same float32 numbers as ``f_uniform_k`` in
+    ``cmath.h``; double backward of RPAU replays its noise with them."""
+    elements = t.shape[:-1]
+    idx = torch.arange(math.prod(elements), dtype=torch.int64, device=t.device).view(elements + (1,))
+    h = _mix((idx & _MASK32) ^ (seed & _MASK32))
+    h = _mix(h ^ ((seed >> 32) & _MASK32) ^ ((idx >> 32) & _MASK32))
+    k = torch.arange(t.shape[-1], dtype=torch.int64, device=t.device)
+    g = _mix(h ^ _mul32(k // 2 + 1, 0x9E3779B9))
+    bits = torch.where(k % 2 == 1, g >> 16, g & 0xFFFF)
+    return (bits.to(torch.float32) + 0.5) * 2.0**-16
 
 
 #: where a tensor argument stood in a :class:`ReferenceCall`'s arguments
@@ -371,9 +385,13 @@ def _differentiable_grads(
     wanted = [a for a, need in zip(aliases, needed) if need]
     draws = [0]
 
-    def kernel_draws(x: Tensor) -> Tensor:
+    x_dims = tensors[call.reference.x_index].dim()
+
+    def kernel_draws(t: Tensor) -> Tensor:
         draws[0] += 1
-        return counter_uniform(x, call.seed).to(x.dtype)
+        # RReLU draws one number per element (t has x's shape), RPAU one per element and coefficient
+        replay = coefficient_uniform if t.dim() == x_dims + 1 else counter_uniform
+        return replay(t, call.seed).to(t.dtype)
 
     with torch.enable_grad(), AF.rrelu_uniform_source(kernel_draws):
         y = call.reference.with_tensors(aliases)
