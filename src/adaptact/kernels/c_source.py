@@ -5,8 +5,11 @@ Two layouts of the float32 input, both contiguous:
 - *rows*: ``rows x L`` where row ``r`` uses the parameters of channel ``r % C``
   (a per-layer unit is one row, ``C = 1``). Each row is cut into chunks of
   ``CHUNK`` elements; a chunk loads its parameters once, runs one SIMD loop,
-  sums its parameter gradients in float32 registers and adds them to its
-  thread's float64 accumulator (one addition per chunk, no atomics).
+  sums its parameter gradients in float32 registers and adds them in float64
+  to its own slots (one addition per chunk, no atomics), which are added up
+  in chunk order after the loop: threads take ``GRAB`` chunks at a time
+  (a dynamic schedule, so a descheduled thread does not stall the call) and
+  the gradients have the same bits whichever thread took which chunk.
   A program whose formulas have a ``fast`` variant (PAU: direct Horner) runs it
   on the chunk first and keeps it when the chunk's largest ``|x|`` passes the
   formulas' guards; otherwise the chunk is recomputed by the overflow-free form.
@@ -49,6 +52,8 @@ LANES = 16
 FLUSH = 128
 #: below this many elements a call runs on one thread
 PARALLEL_MIN = 32768
+#: chunks a thread takes at a time under the dynamic schedule of the row layout
+GRAB = 4
 
 _FLOAT = re.compile(r"(?<![\w.])(\d+\.\d*(?:[eE][-+]?\d+)?)")
 _CALL = re.compile(r"\b([a-z_][a-z0-9_]*)\(")
@@ -192,7 +197,8 @@ _DRIVERS = r"""
 void fwd_rows(const float *xs, float *ys, const float *theta, int64_t rows, int64_t L, int64_t C,
               uint64_t seed, int nthreads) {
     const int64_t chunks = (L + CHUNK - 1) / CHUNK, items = rows * chunks;
-    #pragma omp parallel for num_threads(nthreads) schedule(static) if (rows * L >= PARALLEL_MIN)
+    /* dynamic: a thread that was descheduled leaves its chunks to the others instead of stalling the call */
+    #pragma omp parallel for num_threads(nthreads) schedule(dynamic, GRAB) if (rows * L >= PARALLEL_MIN)
     for (int64_t it = 0; it < items; ++it) {
         const int64_t r = it / chunks, k = it - r * chunks, start = r * L + k * CHUNK;
         const int64_t n = L - k * CHUNK < CHUNK ? L - k * CHUNK : CHUNK;
@@ -200,26 +206,35 @@ void fwd_rows(const float *xs, float *ys, const float *theta, int64_t rows, int6
     }
 }
 
+static void bwd_item(const float *xs, const float *dys, const float *theta, float *dxs, double *acc,
+                     int64_t it, int64_t chunks, int64_t L, int64_t C, uint64_t seed) {
+    const int64_t r = it / chunks, k = it - r * chunks, start = r * L + k * CHUNK;
+    const int64_t n = L - k * CHUNK < CHUNK ? L - k * CHUNK : CHUNK;
+    const float *th = theta + (r % C) * NSLOT;
+    if (!acc) row_backward_input(xs + start, dys + start, th, dxs + start, n, start, seed, NULL);
+    else if (!dxs) row_backward_params(xs + start, dys + start, th, NULL, n, start, seed, acc);
+    else row_backward(xs + start, dys + start, th, dxs + start, n, start, seed, acc);
+}
+
 void bwd_rows(const float *xs, const float *dys, const float *theta, float *dxs, double *dtheta,
               int64_t rows, int64_t L, int64_t C, uint64_t seed, int nthreads) {
     const int64_t chunks = (L + CHUNK - 1) / CHUNK, items = rows * chunks;
-    #pragma omp parallel num_threads(nthreads) if (rows * L >= PARALLEL_MIN)
-    {
-        double *acc = dtheta ? (double *)calloc((size_t)(C * NSLOT), sizeof(double)) : NULL;
-        #pragma omp for schedule(static)
+    /* with several threads each item sums into its own slots, added in item order afterwards: the same
+       gradient bits whichever thread took which item (so backward can use forward's dynamic schedule) */
+    double *part = (dtheta && nthreads > 1 && rows * L >= PARALLEL_MIN)
+        ? (double *)calloc((size_t)(items * NSLOT), sizeof(double)) : NULL;
+    const int parallel = nthreads > 1 && rows * L >= PARALLEL_MIN && (part || !dtheta);
+    #pragma omp parallel for num_threads(nthreads) schedule(dynamic, GRAB) if (parallel)
+    for (int64_t it = 0; it < items; ++it) {
+        double *acc = part ? part + it * NSLOT : dtheta ? dtheta + ((it / chunks) % C) * NSLOT : NULL;
+        bwd_item(xs, dys, theta, dxs, acc, it, chunks, L, C, seed);
+    }
+    if (part) {
         for (int64_t it = 0; it < items; ++it) {
-            const int64_t r = it / chunks, k = it - r * chunks, start = r * L + k * CHUNK, c = r % C;
-            const int64_t n = L - k * CHUNK < CHUNK ? L - k * CHUNK : CHUNK;
-            const float *th = theta + c * NSLOT;
-            if (!acc) row_backward_input(xs + start, dys + start, th, dxs + start, n, start, seed, NULL);
-            else if (!dxs) row_backward_params(xs + start, dys + start, th, NULL, n, start, seed, acc + c * NSLOT);
-            else row_backward(xs + start, dys + start, th, dxs + start, n, start, seed, acc + c * NSLOT);
+            double *to = dtheta + ((it / chunks) % C) * NSLOT;
+            for (int64_t j = 0; j < NSLOT; ++j) to[j] += part[it * NSLOT + j];
         }
-        if (acc) {
-            #pragma omp critical
-            for (int64_t j = 0; j < C * NSLOT; ++j) dtheta[j] += acc[j];
-            free(acc);
-        }
+        free(part);
     }
 }
 
@@ -281,7 +296,7 @@ def c_source(program: Program) -> str:
         f"/* adaptact fused kernels for the program {program.key} */",
         prelude,
         f"#define NSLOT {program.num_slots}\n#define CHUNK {CHUNK}\n#define FLUSH {FLUSH}\n#define LANES {LANES}\n"
-        f"#define PARALLEL_MIN {PARALLEL_MIN}",
+        f"#define PARALLEL_MIN {PARALLEL_MIN}\n#define GRAB {GRAB}",
         _row_chunk(program, "row_forward", backward=False, dx=False, grads=False),
         _row_chunk(program, "row_backward", backward=True, dx=True, grads=True),
         _row_chunk(program, "row_backward_input", backward=True, dx=True, grads=False),
