@@ -4,9 +4,11 @@
 
 Overhead: forward+backward of a unit minus forward+backward of ``nn.ReLU`` on the
 same small tensors, rounds alternating unit and ReLU, 1 thread; medians and
-the interquartile spread of the per-round differences. Also the bare kernels
-(the C entry points called directly), so that the dispatch overhead is
-``unit - bare``. Compiled: ``torch.compile(fullgraph=True)`` against the eager
+the interquartile spread of the per-round differences. Also the floor of any
+Python-level fused unit: ``floor``, a minimal ``torch.autograd.Function`` that
+calls the adaptive-scaling unit's C kernels directly (no dispatch, no packing),
+so that ``scaled - floor`` is the cost of adaptact's own per-call path and
+``floor - ReLU`` that of a Python autograd node itself. Compiled: ``torch.compile(fullgraph=True)`` against the eager
 fused unit at (64, 64, 32, 32). Writes benchmarks/results/overhead.json.
 """
 import argparse
@@ -25,8 +27,45 @@ SHAPES = [(4, 64), (128, 256), (64, 512), (32, 1024), (1024, 64)]
 UNITS = {
     "pau": lambda: U.PAU(), "abu": lambda: U.Blend(), "adact": lambda: U.AdAct(),
     "swish_beta": lambda: U.SwishBeta(), "arelu": lambda: U.AdaptiveReLU(), "agumbel": lambda: U.AdaptiveGumbel(),
-    "scaled": lambda: U.Scaled(),
+    "scaled": lambda: U.Scaled(), "floor": lambda: floor_unit(),
 }
+
+
+def floor_unit():
+    """A module computing the adaptive-scaling unit with its C kernels called directly from a bare
+    ``autograd.Function`` (the least a Python-level fused unit can cost per call)."""
+    from adaptact.kernels import backends, c_engine
+
+    unit = U.Scaled()
+    unit(torch.randn(2, 3)).sum().backward()  # plans and builds the kernels
+    (plan,) = [p for k, p in backends._PLANS.items() if k[0] == "scaled"][:1]
+    lib = c_engine._library(plan.program)
+
+    class Bare(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, alpha):
+            y = torch.empty_like(x)
+            lib.fwd_rows(x.data_ptr(), y.data_ptr(), alpha.data_ptr(), 1, x.numel(), 1, 0, 1)
+            ctx.save_for_backward(x, alpha)
+            return y
+
+        @staticmethod
+        def backward(ctx, dy):
+            x, alpha = ctx.saved_tensors
+            dx, dalpha = torch.empty_like(x), torch.zeros(1, dtype=torch.float64)
+            lib.bwd_rows(x.data_ptr(), dy.data_ptr(), alpha.data_ptr(), dx.data_ptr(), dalpha.data_ptr(),
+                         1, x.numel(), 1, 0, 1)
+            return dx, dalpha.float().view(())
+
+    class Floor(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.alpha = torch.nn.Parameter(torch.tensor(1.0))
+
+        def forward(self, x):
+            return Bare.apply(x.contiguous(), self.alpha)
+
+    return Floor()
 
 
 def _timer(module, x, dy):
