@@ -30,16 +30,22 @@ def test_a_cpu_call_never_asks_the_triton_backend(monkeypatch):
     torch.testing.assert_close(y, AF.pau(x, a, b), rtol=1e-5, atol=1e-5)
 
 
-@needs_c
-def test_the_lowering_runs_once_per_signature(monkeypatch):
+def counted_lowering(monkeypatch, family, lower) -> list:
+    """Replace ``family``'s lowering by one that counts its calls (in the returned list); start with no plans."""
     calls = []
 
     def counted(*args, **kwargs):
         calls.append(1)
-        return lower_pau(*args, **kwargs)
+        return lower(*args, **kwargs)
 
-    monkeypatch.setitem(LOWERINGS, "pau", counted)
+    monkeypatch.setitem(LOWERINGS, family, counted)
     monkeypatch.setattr(backends, "_PLANS", {})
+    return calls
+
+
+@needs_c
+def test_the_lowering_runs_once_per_signature(monkeypatch):
+    calls = counted_lowering(monkeypatch, "pau", lower_pau)
     a, b = torch.randn(6, requires_grad=True), torch.randn(4, requires_grad=True)
     K.pau(torch.randn(3, 7), a, b).sum().backward()
     first = len(calls)
@@ -136,3 +142,17 @@ def test_a_bogus_mode_is_refused_at_the_next_call(monkeypatch):
     monkeypatch.setattr(dispatch_module._State, "mode", "bogus")
     with pytest.raises(ValueError, match="unknown kernel backend 'bogus'"):
         K.pau(torch.randn(3), torch.randn(6), torch.randn(4))
+
+
+@needs_c
+def test_a_normalised_blend_repacks_its_weights_per_call_without_lowering_again(monkeypatch):
+    calls = counted_lowering(monkeypatch, "blend", lower_blend)
+    w = torch.randn(len(PLAIN_BASIS), requires_grad=True)
+    K.blend(torch.randn(3, 7), w, PLAIN_BASIS, None, "softmax").sum().backward()
+    first = len(calls)
+    with torch.no_grad():
+        w.add_(1.0)  # new weights: the packing must follow them
+    x = torch.randn(3, 7, requires_grad=True)
+    y = K.blend(x, w, PLAIN_BASIS, None, "softmax")
+    assert len(calls) == first
+    torch.testing.assert_close(y, AF.blend(x, w, PLAIN_BASIS, None, "softmax"), rtol=1e-5, atol=1e-5)

@@ -32,7 +32,7 @@ from adaptact.kernels.dispatch import (
 from adaptact.kernels.fused import (
     Engine, FusedCall, FusedUnit, Gather, ReferenceCall, engine_input, run, same_dtype, tensor_arguments,
 )
-from adaptact.kernels.lowering import LOWERINGS, Lowered
+from adaptact.kernels.lowering import LOWERINGS, THETAS, Lowered
 from adaptact.kernels.program import Program
 from adaptact.kernels.triton_engine import TritonEngine, interpreting, triton_unavailable
 
@@ -206,8 +206,12 @@ def _fused_prepare(engine: Engine, family: str, *args: Any, **kwargs: Any) -> Pr
         return failed
     if plan.call is not None:
         return partial(FusedUnit.apply, plan.call, None, *tensors)
-    # a packing that is no gather (normalised blend weights) is lowered on every call, for autograd to see
-    lowered = Lowered(plan.program, None) if plan.gather is not None else LOWERINGS[family](*args, **kwargs)
+    # a packing that is no gather (normalised blend weights) is computed on every call, for autograd to see
+    if plan.gather is not None:
+        lowered = Lowered(plan.program, None)
+    else:
+        theta = THETAS[family](*args, **kwargs) if family in THETAS else None
+        lowered = Lowered(plan.program, theta) if isinstance(theta, Tensor) else LOWERINGS[family](*args, **kwargs)
     return partial(run, lowered, plan.reference, tensors, engine, plan.gather)
 
 

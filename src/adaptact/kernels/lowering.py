@@ -36,7 +36,7 @@ from adaptact.kernels.formulas import (
 from adaptact.kernels.program import Program, Term
 from adaptact.kernels.subnet_formula import subnet_formula
 
-__all__ = ["Lowered", "LOWERINGS"]
+__all__ = ["Lowered", "LOWERINGS", "THETAS"]
 
 
 @dataclass(frozen=True)
@@ -146,9 +146,24 @@ def lower_blend(
     terms = _basis_terms(basis, training, len(basis), weighted=True)
     if isinstance(terms, str):
         return terms
-    program = Program(tuple(terms), len(basis) + k)
+    theta = blend_theta(x, weights, basis, basis_params, normalization, training, basis_batchnorm)
+    return theta if isinstance(theta, str) else Lowered(Program(tuple(terms), len(basis) + k), theta)
+
+
+def blend_theta(
+    x: Tensor,
+    weights: Tensor,
+    basis: Sequence[str],
+    basis_params: Optional[Tensor] = None,
+    normalization: str = "none",
+    training: bool = False,
+    basis_batchnorm: bool = False,
+) -> Union[Tensor, str]:
+    """The packed ``(G, P)`` parameters of a blend call (normalised weights, then the basis parameters), with
+    autograd: the part of :func:`lower_blend` that changes from call to call of one signature."""
     w = AF.blend_weights(weights.to(torch.float32), normalization)
-    return _lower(x, [(w, 1), (basis_params, 1)], program)
+    lowered = _lower(x, [(w, 1), (basis_params, 1)], None)
+    return lowered if isinstance(lowered, str) else lowered.theta
 
 
 def lower_scaled(
@@ -279,6 +294,10 @@ def lower_vaf(x: Tensor, in_weight: Tensor, in_bias: Tensor, out_weight: Tensor,
         return "VAF weights need the shape (G, h)"
     return _lower_subnet(x, inner, in_weight.shape[1], 1, True, False, (in_weight, in_bias, out_weight, out_bias))
 
+
+#: family name -> the per-call packing of a family whose packing is no gather (computes only theta, with
+#: autograd, once the signature's program is known)
+THETAS = {"blend": blend_theta}
 
 #: family name -> lowering, for the families the fused engines serve
 LOWERINGS = {
