@@ -175,3 +175,19 @@ def test_c_parameter_gradients_have_the_same_bits_at_any_thread_count_and_schedu
     for other in grads[1:]:
         for got, want in zip(other, grads[0]):
             assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("options, reason", [
+    ({"width": 20}, "too large for one fused formula"),
+    ({"width": 5, "inner": "gelu"}, "has no fused formula"),
+])
+def test_c_subnetworks_beyond_the_fused_formula_fall_back_to_the_reference_or_refuse_when_forced(options, reason):
+    unit = aa.create("metaneuron", **options)
+    x = torch.randn(3, 7)
+    with K.record() as used:
+        y = unit(x)
+    assert used == ["reference"]
+    with K.use("reference"):
+        torch.testing.assert_close(y, unit(x))
+    with K.use("c"), pytest.raises(K.KernelUnavailable, match=reason):
+        unit(x)
