@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptact.cachedir import write_bytes_atomic
+from adaptact.source_revision import source_revision
 
 __all__ = ["DamagedRecord", "ResultsError", "RunRecord", "STATUSES", "environment", "record_problem",
            "write_json_atomic", "write_text_atomic"]
@@ -43,6 +44,7 @@ def environment(device: str) -> dict[str, Any]:
         "device": device,
         "threads": torch.get_num_threads(),
         "default_dtype": str(torch.get_default_dtype()).removeprefix("torch."),
+        "source": source_revision(),
     }
     if device.startswith("cuda") and torch.cuda.is_available():
         env["gpu"] = torch.cuda.get_device_name(torch.device(device))
