@@ -129,3 +129,23 @@ def test_every_trainable_unit_runs_fused_on_cuda():
         torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5, msg=lambda m: f"{name}: {m}")
         if used:  # units with a GELU basis have no fused formula and stay on the reference
             assert used[-1] == ("reference" if "gelu" in name else "triton"), f"{name} ran on {used[-1]}"
+
+
+def test_rpau_training_draws_the_same_coefficient_noise_in_c_and_triton(interpret):
+    """uniform_k gives the same numbers in both languages (and the torch twin): RPAU's forward agrees."""
+    from adaptact.kernels.fused import coefficient_uniform
+    from adaptact.kernels.lowering import lower_rpau_training
+
+    g = torch.Generator().manual_seed(0)
+    x = 2.0 * torch.randn(3, 1500, generator=g)
+    a, b = 0.5 * torch.randn(6, generator=g), 0.5 * torch.randn(4, generator=g)
+    lowered = lower_rpau_training(x, a, b, 0.05)
+    theta = lowered.theta.detach().contiguous()
+    seed = 0x1234_5678_9ABC
+    with K.use("triton"):
+        y_triton = TritonEngine().forward(lowered.program, x, theta, seed)
+    with AF.rrelu_uniform_source(lambda t: coefficient_uniform(t, seed).to(t.dtype)):
+        ref = AF.rpau_training(x.double(), a.double(), b.double(), 0.05)
+    torch.testing.assert_close(y_triton.double(), ref, rtol=1e-5, atol=1e-5)
+    if "c" in K.available():
+        torch.testing.assert_close(y_triton, CEngine().forward(lowered.program, x, theta, seed), rtol=1e-5, atol=1e-6)
