@@ -146,21 +146,15 @@ def lower_blend(
     terms = _basis_terms(basis, training, len(basis), weighted=True)
     if isinstance(terms, str):
         return terms
-    theta = blend_theta(x, weights, basis, basis_params, normalization, training, basis_batchnorm)
+    theta = blend_theta(x, weights, basis, basis_params, normalization)
     return theta if isinstance(theta, str) else Lowered(Program(tuple(terms), len(basis) + k), theta)
 
 
-def blend_theta(
-    x: Tensor,
-    weights: Tensor,
-    basis: Sequence[str],
-    basis_params: Optional[Tensor] = None,
-    normalization: str = "none",
-    training: bool = False,
-    basis_batchnorm: bool = False,
-) -> Union[Tensor, str]:
+def blend_theta(x: Tensor, weights: Tensor, basis: Sequence[str], basis_params: Optional[Tensor] = None,
+                normalization: str = "none", *_options: bool, **_named: bool) -> Union[Tensor, str]:
     """The packed ``(G, P)`` parameters of a blend call (normalised weights, then the basis parameters), with
-    autograd: the part of :func:`lower_blend` that changes from call to call of one signature."""
+    autograd: the part of :func:`lower_blend` that changes from call to call of one signature (its other
+    options, ``training`` and ``basis_batchnorm``, shape the program only)."""
     w = AF.blend_weights(weights.to(torch.float32), normalization)
     lowered = _lower(x, [(w, 1), (basis_params, 1)], None)
     return lowered if isinstance(lowered, str) else lowered.theta
