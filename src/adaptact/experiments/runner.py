@@ -459,7 +459,7 @@ def run_specs(
         if record["status"] == UNAVAILABLE:
             missing[record["key"]] = record["error"]
             return
-        write_json_atomic(out / "records" / f"{record['key']}.json", record)
+        write_json_atomic(out / "records" / f"{record['key']}.json", record, compact=True)
         _log(out, f"{record['status']} {record['key']} {record['spec']['tags']}")
 
     display = _Display(len(todo), workers, progress, title)

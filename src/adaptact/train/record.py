@@ -69,9 +69,11 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     write_bytes_atomic(path, text.encode())
 
 
-def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
-    """Write ``data`` as strict JSON (NaN/inf as null) to ``path`` atomically (see :func:`write_text_atomic`)."""
-    write_text_atomic(path, json.dumps(_clean(data), indent=1))
+def write_json_atomic(path: str | os.PathLike, data: Any, compact: bool = False) -> None:
+    """Write ``data`` as strict JSON (NaN/inf as null) to ``path`` atomically (see :func:`write_text_atomic`):
+    indented, or ``compact`` (no whitespace: run records, whose parameter histories hold many numbers)."""
+    text = json.dumps(_clean(data), separators=(",", ":")) if compact else json.dumps(_clean(data), indent=1)
+    write_text_atomic(path, text)
 
 
 @dataclass
@@ -118,7 +120,7 @@ class RunRecord:
         return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
 
     def save(self, path: str | os.PathLike) -> None:
-        write_json_atomic(path, self.to_dict())
+        write_json_atomic(path, self.to_dict(), compact=True)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, check_name: bool = False) -> "RunRecord":

@@ -9,13 +9,22 @@ from torch import Tensor, nn
 
 from adaptact.params import activation_layers, activation_units
 
-__all__ = ["ActivationRecorder", "PreactivationRecorder", "activation_state", "input_ranges"]
+__all__ = ["ActivationRecorder", "PreactivationRecorder", "activation_state", "float32_values", "input_ranges"]
+
+
+def float32_values(t: Tensor) -> Any:
+    """``t`` as nested lists of floats with 9 significant digits: every float32 value exactly (9 digits tell
+    any two float32 apart), in about half the characters of float64's repr."""
+    flat = [float(f"{v:.9g}") for v in t.detach().float().cpu().reshape(-1).tolist()]
+    if t.dim() == 0:
+        return flat[0]
+    return torch.tensor(flat, dtype=torch.float64).view(t.shape).tolist()
 
 
 def _unit_values(unit: nn.Module) -> dict[str, Any]:
-    values = {name: p.detach().float().cpu().tolist() for name, p in unit.named_parameters()}
+    values = {name: float32_values(p) for name, p in unit.named_parameters()}
     if hasattr(unit, "effective_weights"):
-        values["effective_weights"] = unit.effective_weights().detach().float().cpu().tolist()
+        values["effective_weights"] = float32_values(unit.effective_weights())
     return values
 
 

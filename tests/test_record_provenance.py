@@ -1,4 +1,5 @@
-"""Records say which code made them: the git commit of the source tree (None outside a checkout)."""
+"""Records say which code made them (the git commit of the source tree, None outside a checkout) and stay small
+(float32 parameter histories in 9 digits, no whitespace)."""
 import re
 import subprocess
 
@@ -41,3 +42,22 @@ def test_a_fresh_repository_reports_its_commit_and_modifications(tmp_path):
     assert clean is not None and clean["modified"] is False
     (tmp_path / "a.py").write_text("x = 2\n")
     assert source_revision.__wrapped__(str(tmp_path))["modified"] is True
+
+
+def test_parameter_histories_keep_every_float32_bit_in_nine_digits():
+    import torch
+
+    from adaptact.train.recorders import float32_values
+
+    t = torch.randn(5, 7, generator=torch.Generator().manual_seed(0)) * 10.0 ** torch.arange(-3, 4).float()
+    values = float32_values(t)
+    assert torch.equal(torch.tensor(values, dtype=torch.float32), t)
+    assert all(len(repr(v).lstrip("-").replace(".", "").lstrip("0").split("e")[0]) <= 9 for row in values for v in row)
+    assert float32_values(torch.tensor(0.5)) == 0.5
+
+
+def test_a_run_record_is_written_without_whitespace(tmp_path):
+    from adaptact.train.record import write_json_atomic
+
+    write_json_atomic(tmp_path / "r.json", {"a": [1.0, 2.0], "b": {"c": None}}, compact=True)
+    assert (tmp_path / "r.json").read_text() == '{"a":[1.0,2.0],"b":{"c":null}}'
