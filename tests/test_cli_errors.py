@@ -268,10 +268,10 @@ def test_a_finished_run_that_cannot_be_written_is_kept_elsewhere(tmp_path, monke
     out = tmp_path / "rec.json"
     real_write = record_module.write_json_atomic
 
-    def disk_full_at_out(path, data):
+    def disk_full_at_out(path, data, **options):
         if Path(path) == out:
             raise OSError(28, "No space left on device", str(path))
-        real_write(path, data)
+        real_write(path, data, **options)
 
     monkeypatch.setattr(record_module, "write_json_atomic", disk_full_at_out)
     monkeypatch.setattr(adaptact.train, "run", lambda spec, **_: RunRecord(key=spec.key(), spec=spec.to_dict(),

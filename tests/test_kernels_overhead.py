@@ -113,8 +113,31 @@ def test_a_deterministic_call_reuses_its_plans_fused_call(monkeypatch):
     a, b = torch.randn(6, requires_grad=True), torch.randn(4, requires_grad=True)
     for _ in range(3):
         K.pau(torch.randn(3, 7), a, b)
-    (plan,) = backends._PLANS.values()
+    (plan,) = [p for p in backends._PLANS.values() if isinstance(p, backends.Plan)]
     assert plan.call is not None and plan.call.program is plan.program and plan.call.seed == 0
+    # the dispatcher's fast path holds that same call for the signature
+    assert [v for v in backends._PLANS.values() if not isinstance(v, backends.Plan)] == [plan.call]
+
+
+@needs_c
+def test_the_fast_path_defers_to_the_general_one_when_the_moment_differs(monkeypatch):
+    """A served signature takes the fast path, but not under record(), a forced reference mode or a
+    torch.func transform; all give the reference's values."""
+    monkeypatch.setattr(backends, "_PLANS", {})
+    a, b = torch.randn(6), torch.randn(4)
+    x = torch.randn(3, 7)
+    K.pau(x, a, b)
+    ready = [v for v in backends._PLANS.values() if not isinstance(v, backends.Plan)]
+    assert len(ready) == 1 and backends._fast_cpu_call("pau", (x, a, b), {}) is not None
+    with K.record() as used:
+        K.pau(x, a, b)
+    assert used == ["c"]
+    with K.use("reference"), K.record() as used:
+        K.pau(x, a, b)
+    assert used == ["reference"]
+    assert backends._fast_cpu_call("pau", (x.double(), a, b), {}) is None  # another signature
+    per_row = torch.func.vmap(lambda row: K.pau(row, a, b))(x)
+    torch.testing.assert_close(per_row, AF.pau(x, a, b), rtol=1e-5, atol=1e-5)
 
 
 def test_a_single_float32_parameter_is_packed_without_a_copy_and_unpacked_to_its_shape():

@@ -27,7 +27,7 @@ from adaptact.kernels import custom_ops
 from adaptact.kernels.c_build import compiler
 from adaptact.kernels.c_engine import CEngine
 from adaptact.kernels.dispatch import (
-    Backend, Implementation, Prepared, current, register_backend, register_implementation,
+    Backend, Implementation, Prepared, current, register_backend, register_fast_path, register_implementation,
 )
 from adaptact.kernels.fused import (
     Engine, FusedCall, FusedUnit, Gather, ReferenceCall, engine_input, run, same_dtype, tensor_arguments,
@@ -205,6 +205,8 @@ def _fused_prepare(engine: Engine, family: str, *args: Any, **kwargs: Any) -> Pr
     if failed:
         return failed
     if plan.call is not None:
+        if engine.name == "c":
+            _remember_ready(family, args, kwargs, plan.call)
         return partial(FusedUnit.apply, plan.call, None, *tensors)
     # a packing that is no gather (normalised blend weights) is computed on every call, for autograd to see
     if plan.gather is not None:
@@ -213,6 +215,39 @@ def _fused_prepare(engine: Engine, family: str, *args: Any, **kwargs: Any) -> Pr
         theta = THETAS[family](*args, **kwargs) if family in THETAS else None
         lowered = Lowered(plan.program, theta) if isinstance(theta, Tensor) else LOWERINGS[family](*args, **kwargs)
     return partial(run, lowered, plan.reference, tensors, engine, plan.gather)
+
+
+#: marks, in :data:`_PLANS`, the ready :class:`FusedCall` of a signature the C backend served
+_READY = object()
+
+
+def _remember_ready(family: str, args: tuple, kwargs: dict, call: FusedCall) -> None:
+    try:
+        _PLANS[(_READY, _signature(family, ENGINES["c"], args, kwargs))] = call
+    except TypeError:  # an unhashable option: no fast path for it
+        pass
+
+
+def _fast_cpu_call(family: str, args: tuple, kwargs: dict) -> Optional[Callable[[], Tensor]]:
+    """The prepared call of a CPU call whose signature :func:`_fused_prepare` already served with a fixed
+    :class:`FusedCall` (shapes, dtypes, devices, options and the built kernels were checked then), after
+    the checks that depend on the moment (tracing, transforms, dispatch modes, subclasses); else None."""
+    if torch.compiler.is_compiling():  # first: dynamo folds it and traces the general path
+        return None
+    x = args[0] if args else kwargs.get("x")
+    engine = ENGINES["c"]
+    if not isinstance(x, Tensor) or engine.unavailable(x) is not None:
+        return None
+    try:
+        call = _PLANS.get((_READY, _signature(family, engine, args, kwargs)))
+    except TypeError:
+        return None
+    if call is None:
+        return None
+    tensors = tensor_arguments(args, kwargs)
+    if _untraceable(tensors) is not None:
+        return None
+    return partial(FusedUnit.apply, call, None, *tensors)
 
 
 def _reference_prepare(reference: Callable[..., Tensor], *args: Any, **kwargs: Any) -> Prepared:
@@ -237,6 +272,7 @@ def _register() -> None:
         register_implementation(Implementation(family, "reference", partial(_reference_prepare, reference)))
         for backend, engine in ENGINES.items():
             register_implementation(Implementation(family, backend, partial(_fused_prepare, engine, family)))
+    register_fast_path(_fast_cpu_call)
 
 
 _register()

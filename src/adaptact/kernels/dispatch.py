@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, Union
 
 __all__ = [
-    "Backend", "Implementation", "KernelUnavailable", "PRIORITY", "available", "current", "dispatch",
-    "implementations", "record", "register_backend", "register_implementation", "use",
+    "Backend", "FAST_PATH_MODES", "Implementation", "KernelUnavailable", "PRIORITY", "available", "current",
+    "dispatch", "implementations", "record", "register_backend", "register_fast_path", "register_implementation",
+    "use",
 ]
 
 #: backends in the order ``auto`` tries them
@@ -110,6 +111,19 @@ class _State:
     recorders: list[list[str]] = []
     #: the last mode :func:`current` accepted (so that a call checks the mode only when it changed)
     checked: Optional[str] = None
+    #: see :func:`register_fast_path`
+    fast_path: Optional[Callable[[str, tuple, dict], Optional[Callable[[], Any]]]] = None
+
+
+#: modes in which a CPU call goes to the C backend first (the fast path's precondition)
+FAST_PATH_MODES = ("auto", "fused", "c")
+
+
+def register_fast_path(fn: Callable[[str, tuple, dict], Optional[Callable[[], Any]]]) -> None:
+    """``fn(family, args, kwargs)`` returns the prepared call of a call whose signature the C backend has
+    already served (every check that depends on the signature passed then), or None: the dispatcher then
+    takes the general path. Asked only in :data:`FAST_PATH_MODES` and while no :func:`record` is open."""
+    _State.fast_path = fn
 
 
 def current() -> str:
@@ -178,6 +192,10 @@ def dispatch(family: str, *args: Any, **kwargs: Any) -> Any:
     mode = _State.mode
     if mode is not _State.checked:  # a new mode (the environment's, or one use() restored): check it once
         _State.checked = mode = current()
+    if _State.fast_path is not None and mode in FAST_PATH_MODES and not _State.recorders:
+        ready = _State.fast_path(family, args, kwargs)
+        if ready is not None:
+            return ready()
     device_type = _device_type(args, kwargs)
     reasons = []
     for impl in _candidates(family, mode):
