@@ -94,20 +94,23 @@ static inline uint32_t f_mix(uint32_t h) {
     return h;
 }
 
+/* the element's two-round hash of (seed, element index), both 64-bit; always inlined, so that the ten
+   calls of one element in RPAU (f_uniform_k) compute it once */
+static inline __attribute__((always_inline)) uint32_t f_element_hash(uint64_t seed, int64_t idx) {
+    const uint32_t h = f_mix((uint32_t)idx ^ (uint32_t)seed);
+    return f_mix(h ^ (uint32_t)(seed >> 32) ^ (uint32_t)((uint64_t)idx >> 32));
+}
+
 /* a uniform number in [0, 1) from (seed, element index): counter-based, so backward can redraw it */
 static inline float f_uniform(uint64_t seed, int64_t idx) {
-    uint32_t h = f_mix((uint32_t)idx ^ (uint32_t)seed);
-    h = f_mix(h ^ (uint32_t)(seed >> 32) ^ (uint32_t)((uint64_t)idx >> 32));
-    return (float)(h >> 8) * 5.9604644775390625e-8f;
+    return (float)(f_element_hash(seed, idx) >> 8) * 5.9604644775390625e-8f;
 }
 
 /* uniform number k of element idx, in (0, 1) on a grid of 2^-16 (RPAU's coefficient noise): the
-   element's two-round hash (as f_uniform's, computed once per element when inlined), one more
-   round per pair of coefficients, and the low or the high 16 bits for the even or odd k */
+   element's hash (computed once per element when inlined), one more round per pair of
+   coefficients, and the low or the high 16 bits for the even or odd k */
 static inline float f_uniform_k(uint64_t seed, int64_t idx, int k) {
-    uint32_t h = f_mix((uint32_t)idx ^ (uint32_t)seed);
-    h = f_mix(h ^ (uint32_t)(seed >> 32) ^ (uint32_t)((uint64_t)idx >> 32));
-    uint32_t g = f_mix(h ^ (0x9e3779b9u * (uint32_t)(k / 2 + 1)));
-    uint32_t bits = (k & 1) ? (g >> 16) : (g & 0xffffu);
+    const uint32_t g = f_mix(f_element_hash(seed, idx) ^ (0x9e3779b9u * (uint32_t)(k / 2 + 1)));
+    const uint32_t bits = (k & 1) ? (g >> 16) : (g & 0xffffu);
     return ((float)bits + 0.5f) * 1.52587890625e-5f;
 }

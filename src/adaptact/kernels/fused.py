@@ -135,6 +135,12 @@ def _mix(h: Tensor) -> Tensor:
     return h ^ (h >> 16)
 
 
+def _element_hash(idx: Tensor, seed: int) -> Tensor:
+    """``f_element_hash`` of ``cmath.h``: the two-round hash of (seed, element index), uint32 values in int64."""
+    h = _mix((idx & _MASK32) ^ (seed & _MASK32))
+    return _mix(h ^ ((seed >> 32) & _MASK32) ^ ((idx >> 32) & _MASK32))
+
+
 def counter_uniform(x: Tensor, seed: int) -> Tensor:
     """The fused kernels' ``uniform(seed, idx)`` for every element of ``x`` (``idx`` its flat index), in torch.
 
@@ -142,9 +148,7 @@ def counter_uniform(x: Tensor, seed: int) -> Tensor:
     double backward recomputes a stochastic fused call through the reference with these draws.
     """
     idx = torch.arange(x.numel(), dtype=torch.int64, device=x.device).view(x.shape)
-    h = _mix((idx & _MASK32) ^ (seed & _MASK32))
-    h = _mix(h ^ ((seed >> 32) & _MASK32) ^ ((idx >> 32) & _MASK32))
-    return (h >> 8).to(torch.float32) * 2.0**-24
+    return (_element_hash(idx, seed) >> 8).to(torch.float32) * 2.0**-24
 
 
 def coefficient_uniform(t: Tensor, seed: int) -> Tensor:
@@ -153,10 +157,8 @@ def coefficient_uniform(t: Tensor, seed: int) -> Tensor:
     ``cmath.h``; double backward of RPAU replays its noise with them."""
     elements = t.shape[:-1]
     idx = torch.arange(math.prod(elements), dtype=torch.int64, device=t.device).view(elements + (1,))
-    h = _mix((idx & _MASK32) ^ (seed & _MASK32))
-    h = _mix(h ^ ((seed >> 32) & _MASK32) ^ ((idx >> 32) & _MASK32))
     k = torch.arange(t.shape[-1], dtype=torch.int64, device=t.device)
-    g = _mix(h ^ _mul32(k // 2 + 1, 0x9E3779B9))
+    g = _mix(_element_hash(idx, seed) ^ _mul32(k // 2 + 1, 0x9E3779B9))
     bits = torch.where(k % 2 == 1, g >> 16, g & 0xFFFF)
     return (bits.to(torch.float32) + 0.5) * 2.0**-16
 

@@ -78,24 +78,24 @@ def f_mix(h):
 
 
 @triton.jit
-def f_uniform(seed, idx):
-    """Uniform in [0, 1) from (seed, element index): the same numbers as cmath.h's f_uniform."""
+def f_element_hash(seed, idx):
+    """The element's two-round hash of (seed, element index): cmath.h's f_element_hash."""
     wide = seed.to(tl.int64)  # a seed below 2**31 arrives as int32
     lo = (wide & 0xFFFFFFFF).to(tl.uint32)
     hi = (wide >> 32).to(tl.uint32)
     h = f_mix(idx.to(tl.uint32) ^ lo)
-    h = f_mix(h ^ hi ^ (idx >> 32).to(tl.uint32))
-    return (h >> 8).to(tl.float32) * 5.9604644775390625e-8
+    return f_mix(h ^ hi ^ (idx >> 32).to(tl.uint32))
+
+
+@triton.jit
+def f_uniform(seed, idx):
+    """Uniform in [0, 1) from (seed, element index): the same numbers as cmath.h's f_uniform."""
+    return (f_element_hash(seed, idx) >> 8).to(tl.float32) * 5.9604644775390625e-8
 
 
 @triton.jit
 def f_uniform_k(seed, idx, k):
     """Uniform number ``k`` of element ``idx`` in (0, 1) on a 2^-16 grid: the same numbers as cmath.h's f_uniform_k."""
-    wide = seed.to(tl.int64)
-    lo = (wide & 0xFFFFFFFF).to(tl.uint32)
-    hi = (wide >> 32).to(tl.uint32)
-    h = f_mix(idx.to(tl.uint32) ^ lo)
-    h = f_mix(h ^ hi ^ (idx >> 32).to(tl.uint32))
-    g = f_mix(h ^ ((0x9E3779B9 * (k // 2 + 1)) & 0xFFFFFFFF))
+    g = f_mix(f_element_hash(seed, idx) ^ ((0x9E3779B9 * (k // 2 + 1)) & 0xFFFFFFFF))
     bits = tl.where((k & 1) == 1, g >> 16, g & 0xFFFF)
     return (bits.to(tl.float32) + 0.5) * 1.52587890625e-5
