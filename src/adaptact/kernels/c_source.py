@@ -221,9 +221,9 @@ void bwd_rows(const float *xs, const float *dys, const float *theta, float *dxs,
     const int64_t chunks = (L + CHUNK - 1) / CHUNK, items = rows * chunks;
     /* with several threads each item sums into its own slots, added in item order afterwards: the same
        gradient bits whichever thread took which item (so backward can use forward's dynamic schedule) */
-    double *part = (dtheta && nthreads > 1 && rows * L >= PARALLEL_MIN)
-        ? (double *)calloc((size_t)(items * NSLOT), sizeof(double)) : NULL;
-    const int parallel = nthreads > 1 && rows * L >= PARALLEL_MIN && (part || !dtheta);
+    const int wide = nthreads > 1 && rows * L >= PARALLEL_MIN;
+    double *part = dtheta && wide ? (double *)calloc((size_t)(items * NSLOT), sizeof(double)) : NULL;
+    const int parallel = wide && (part || !dtheta);  /* a failed calloc: one thread, summing into dtheta */
     #pragma omp parallel for num_threads(nthreads) schedule(dynamic, GRAB) if (parallel)
     for (int64_t it = 0; it < items; ++it) {
         double *acc = part ? part + it * NSLOT : dtheta ? dtheta + ((it / chunks) % C) * NSLOT : NULL;

@@ -204,9 +204,8 @@ def dispatch(family: str, *args: Any, **kwargs: Any) -> Any:
             continue
         prepared = impl.prepare(*args, **kwargs)
         if not isinstance(prepared, str):
-            if _State.recorders:
-                for used in _State.recorders:
-                    used.append(impl.backend)
+            for used in _State.recorders:
+                used.append(impl.backend)
             return prepared()
         reasons.append(f"{impl.backend}: {prepared}")
     if not reasons:

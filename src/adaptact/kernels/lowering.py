@@ -254,7 +254,8 @@ SUBNET_MAX_WIDTH, SUBNET_MAX_PARAMS = 16, 160
 def _lower_subnet(x: Tensor, inner: str, width: int, depth: int, linear_io: bool, input_params: bool,
                   params: Sequence[Tensor]) -> Lowering:
     """A meta-neuron or VAF call: one formula per (inner, width, depth), the ``(G, P)`` parameters in order."""
-    if inner not in FUSED_BASES or AF.basis_function(inner).num_params or AF.basis_function(inner).stochastic:
+    act = AF.basis_function(inner) if inner in FUSED_BASES else None
+    if act is None or act.num_params or act.stochastic:
         return f"inner activation {inner!r} has no fused formula (or has parameters)"
     groups = params[0].shape[0] if params[0].dim() else 0
     if groups < 1 or any(p.dim() == 0 or p.shape[0] != groups for p in params):
