@@ -8,7 +8,8 @@ the interquartile spread of the per-round differences. Also the floor of any
 Python-level fused unit: ``floor``, a minimal ``torch.autograd.Function`` that
 calls the adaptive-scaling unit's C kernels directly (no dispatch, no packing),
 so that ``scaled - floor`` is the cost of adaptact's own per-call path and
-``floor - ReLU`` that of a Python autograd node itself. Compiled: ``torch.compile(fullgraph=True)`` against the eager
+``floor - ReLU`` that of a Python autograd node itself. Served calls run on the C++ autograd node
+(``adaptact.kernels.native_node``, built first); ``*_python_node`` rows switch it off, for the A/B. Compiled: ``torch.compile(fullgraph=True)`` against the eager
 fused unit at (64, 64, 32, 32). Writes benchmarks/results/overhead.json.
 """
 import argparse
@@ -20,6 +21,7 @@ from pathlib import Path
 import torch
 
 from adaptact import units as U
+from adaptact.kernels import native_node
 from adaptact.malloc_control import hold_heap
 
 #: (4, 64): almost no arithmetic, so the difference to ReLU is the per-call tax itself
@@ -28,7 +30,24 @@ UNITS = {
     "pau": lambda: U.PAU(), "abu": lambda: U.Blend(), "adact": lambda: U.AdAct(),
     "swish_beta": lambda: U.SwishBeta(), "arelu": lambda: U.AdaptiveReLU(), "agumbel": lambda: U.AdaptiveGumbel(),
     "scaled": lambda: U.Scaled(), "floor": lambda: floor_unit(),
+    "scaled_python_node": lambda: PythonNode(U.Scaled()), "pau_python_node": lambda: PythonNode(U.PAU()),
 }
+
+
+class PythonNode(torch.nn.Module):
+    """``unit`` with its served calls on the Python autograd node (``FusedUnit``): the C++ node
+    (``adaptact.kernels.native_node``) switched off around each call, for the A/B of the two."""
+
+    def __init__(self, unit):
+        super().__init__()
+        self.unit = unit
+
+    def forward(self, x):
+        was = native_node.set_enabled(False)
+        try:
+            return self.unit(x)
+        finally:
+            native_node.set_enabled(was)
 
 
 def floor_unit():
@@ -92,22 +111,25 @@ def main():
     ap.add_argument("--rounds", type=int, default=200)
     ap.add_argument("--inner", type=int, default=3)
     ap.add_argument("--skip-compile", action="store_true")
+    ap.add_argument("--units", default=",".join(UNITS), help="comma-separated, of: " + ", ".join(UNITS))
+    ap.add_argument("--shapes", default=",".join("x".join(map(str, s)) for s in SHAPES))
     ap.add_argument("--note", default="", help="how loaded the machine was, for the record")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "overhead.json"))
     a = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
     heap = hold_heap()
+    native = native_node.wait(timeout=600)
     out = {"threads": 1, "rounds": a.rounds, "inner_min_of": a.inner,
-           "note": a.note,
+           "note": a.note, "cpp_node": "in use" if native else native_node.problem(),
            "overhead": {}, "compiled": {}, "malloc": heap or "glibc defaults"}
     relu = torch.nn.ReLU()
-    for shape in SHAPES:
+    for shape in [tuple(int(n) for n in s.split("x")) for s in a.shapes.split(",")]:
         x = torch.randn(shape, requires_grad=True)
         dy = torch.randn(shape)
         row = {}
-        for name, make in UNITS.items():
-            unit = make()
+        for name in a.units.split(","):
+            unit = UNITS[name]()
             for _ in range(20):
                 unit(x).backward(dy)
             row[name] = _paired(_timer(unit, x, dy), _timer(relu, x, dy), a.rounds, a.inner)

@@ -53,6 +53,9 @@ def test_plain_install_is_not_editable_and_has_no_extras(plain_venv, tmp_path):
     where = _run([plain_venv / "bin" / "python", "-c", "import adaptact, sys; print(adaptact.__file__)"], tmp_path)
     assert where.returncode == 0, where.stderr
     assert str(plain_venv) in where.stdout and str(ROOT) not in where.stdout
+    package = Path(where.stdout.strip()).parent
+    for shipped in ("kernels/cmath.h", "kernels/native_node.cpp"):  # sources built at first use
+        assert (package / shipped).is_file(), f"the wheel lacks {shipped}"
     for extra in ("ray", "statsmodels"):  # (Pillow comes with matplotlib, a core dependency)
         probe = _run([plain_venv / "bin" / "python", "-c", f"import {extra}"], tmp_path)
         assert probe.returncode != 0, f"{extra} is installed: the venv is not plain"

@@ -23,7 +23,7 @@ from torch.nn import Parameter
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
 from adaptact import functional as AF
-from adaptact.kernels import custom_ops
+from adaptact.kernels import custom_ops, native_node
 from adaptact.kernels.c_build import compiler
 from adaptact.kernels.c_engine import CEngine
 from adaptact.kernels.dispatch import (
@@ -217,13 +217,23 @@ def _fused_prepare(engine: Engine, family: str, *args: Any, **kwargs: Any) -> Pr
     return partial(run, lowered, plan.reference, tensors, engine, plan.gather)
 
 
-#: marks, in :data:`_PLANS`, the ready :class:`FusedCall` of a signature the C backend served
+#: marks, in :data:`_PLANS`, the :class:`Ready` call of a signature the C backend served
 _READY = object()
+
+
+class Ready:
+    """A served CPU signature's fixed :class:`FusedCall` and, once prepared, its C++ node's handle
+    (:mod:`adaptact.kernels.native_node`; None until then)."""
+
+    __slots__ = ("call", "native")
+
+    def __init__(self, call: FusedCall) -> None:
+        self.call, self.native = call, None
 
 
 def _remember_ready(family: str, args: tuple, kwargs: dict, call: FusedCall) -> None:
     try:
-        _PLANS[(_READY, _signature(family, ENGINES["c"], args, kwargs))] = call
+        _PLANS[(_READY, _signature(family, ENGINES["c"], args, kwargs))] = Ready(call)
     except TypeError:  # an unhashable option: no fast path for it
         pass
 
@@ -231,7 +241,9 @@ def _remember_ready(family: str, args: tuple, kwargs: dict, call: FusedCall) -> 
 def _fast_cpu_call(family: str, args: tuple, kwargs: dict) -> Optional[Callable[[], Tensor]]:
     """The prepared call of a CPU call whose signature :func:`_fused_prepare` already served with a fixed
     :class:`FusedCall` (shapes, dtypes, devices, options and the built kernels were checked then), after
-    the checks that depend on the moment (tracing, transforms, dispatch modes, subclasses); else None."""
+    the checks that depend on the moment (tracing, transforms, dispatch modes, subclasses); else None.
+    It runs on the C++ autograd node (:mod:`~adaptact.kernels.native_node`) once that is built, else on
+    :class:`FusedUnit`."""
     if torch.compiler.is_compiling():  # first: dynamo folds it and traces the general path
         return None
     x = args[0] if args else kwargs.get("x")
@@ -239,15 +251,20 @@ def _fast_cpu_call(family: str, args: tuple, kwargs: dict) -> Optional[Callable[
     if not isinstance(x, Tensor) or engine.unavailable(x) is not None:
         return None
     try:
-        call = _PLANS.get((_READY, _signature(family, engine, args, kwargs)))
+        ready = _PLANS.get((_READY, _signature(family, engine, args, kwargs)))
     except TypeError:
         return None
-    if call is None:
+    if ready is None:
         return None
     tensors = tensor_arguments(args, kwargs)
     if _untraceable(tensors) is not None:
         return None
-    return partial(FusedUnit.apply, call, None, *tensors)
+    if native_node.enabled():
+        if ready.native is None:
+            ready.native = native_node.prepare(ready.call, x)
+        if ready.native is not None:
+            return partial(native_node.apply, ready.native, tensors)
+    return partial(FusedUnit.apply, ready.call, None, *tensors)
 
 
 def _reference_prepare(reference: Callable[..., Tensor], *args: Any, **kwargs: Any) -> Prepared:

@@ -1,0 +1,215 @@
+// The fused unit's autograd node in C++: a served CPU signature's call without Python forward or backward.
+//
+// adaptact_native::prepare records, once per call signature, what kernels/fused.py's FusedUnit does on
+// each call of it: the four C kernels' addresses (from the ctypes-loaded library of the program), the
+// layout of the input, and the packing of the parameters (kernels/fused.py Gather). adaptact_native::call
+// then runs forward and backward entirely here:
+//   forward:  theta = pack(params) (G x W float32), y = kernel(x; theta), saving x and the parameters only;
+//   backward: (dx, dtheta) = kernel'(x, dy; theta), each parameter's gradient unpacked from dtheta.
+// The arithmetic is that of the Python node (the same kernels, the same packing and unpacking), so both give
+// the same bits. A backward run with a graph (create_graph=True) calls adaptact_native::reference_vjp, which
+// is implemented in Python (kernels/native_node.py) by the reference function, as FusedUnit does.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/library.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace {
+
+using FwdRows = void (*)(const float*, float*, const float*, int64_t, int64_t, int64_t, uint64_t, int);
+using BwdRows = void (*)(const float*, const float*, const float*, float*, double*, int64_t, int64_t, int64_t,
+                         uint64_t, int);
+using FwdCols = void (*)(const float*, float*, const float*, int64_t, int64_t, uint64_t, int);
+using BwdCols = void (*)(const float*, const float*, const float*, float*, double*, int64_t, int64_t, uint64_t, int);
+
+// What every call of one signature shares (immutable once registered).
+struct Prepared {
+  FwdRows fwd_rows;
+  BwdRows bwd_rows;
+  FwdCols fwd_cols;
+  BwdCols bwd_cols;
+  bool columns;  // the column layout: rows x length = N x (C L), each column with its channel's parameters
+  int64_t rows, length, channels;
+  int64_t groups, width;       // theta is groups x width
+  int64_t x_index;             // which tensor of the call is the input
+  std::vector<int64_t> sizes;  // each tensor's number of elements (0 for the input)
+  int64_t single;              // the only parameter tensor when theta is that tensor itself; -1 otherwise
+  bool identity;               // theta is the parameters' concatenation (else gathered by index)
+  at::Tensor index;            // int64 gather index (defined when not identity)
+};
+
+std::mutex registry_lock;
+std::vector<std::shared_ptr<const Prepared>> registry;
+
+std::shared_ptr<const Prepared> prepared(int64_t handle) {
+  std::lock_guard<std::mutex> hold(registry_lock);
+  TORCH_CHECK(handle >= 0 && handle < static_cast<int64_t>(registry.size()), "adaptact_native: unknown handle ",
+              handle);
+  return registry[handle];
+}
+
+at::Tensor as_float32(const at::Tensor& t) {
+  return t.scalar_type() == at::kFloat && t.is_contiguous() ? t : t.to(at::kFloat).contiguous();
+}
+
+at::Tensor pack(const Prepared& p, const at::TensorList& tensors) {
+  if (p.single >= 0) {
+    const at::Tensor& t = tensors[p.single];
+    if (t.scalar_type() == at::kFloat && t.is_contiguous()) return t.view({p.groups, p.width});
+  }
+  std::vector<at::Tensor> parts;
+  for (int64_t i = 0; i < static_cast<int64_t>(tensors.size()); ++i)
+    if (i != p.x_index) parts.push_back(as_float32(tensors[i]).view(-1));
+  at::Tensor flat = parts.size() == 1 ? parts[0] : at::cat(parts);
+  if (!p.identity) flat = flat.index_select(0, p.index);
+  return flat.view({p.groups, p.width});
+}
+
+// The column layout's width x (C L) table: each channel's parameters repeated over its positions.
+at::Tensor table_of(const Prepared& p, const at::Tensor& theta) {
+  return theta.t().unsqueeze(-1).expand({p.width, p.groups, p.length / p.groups}).reshape({p.width, p.length})
+      .contiguous();
+}
+
+at::Tensor run_forward(const Prepared& p, const at::Tensor& x, const at::Tensor& theta) {
+  at::Tensor xin = as_float32(x);
+  at::Tensor y = at::empty_like(xin);
+  const int threads = at::get_num_threads();
+  if (p.columns) {
+    at::Tensor table = table_of(p, theta);
+    p.fwd_cols(xin.data_ptr<float>(), y.data_ptr<float>(), table.data_ptr<float>(), p.rows, p.length, 0, threads);
+  } else {
+    p.fwd_rows(xin.data_ptr<float>(), y.data_ptr<float>(), theta.data_ptr<float>(), p.rows, p.length, p.channels, 0,
+               threads);
+  }
+  return y.scalar_type() == x.scalar_type() ? y : y.to(x.scalar_type());
+}
+
+struct FusedNode : public torch::autograd::Function<FusedNode> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, int64_t handle, at::TensorList tensors) {
+    std::shared_ptr<const Prepared> p = prepared(handle);
+    TORCH_CHECK(static_cast<int64_t>(tensors.size()) == static_cast<int64_t>(p->sizes.size()),
+                "adaptact_native: the call has ", tensors.size(), " tensors, its signature ", p->sizes.size());
+    at::Tensor theta = pack(*p, tensors);
+    at::Tensor y = run_forward(*p, tensors[p->x_index], theta);
+    ctx->save_for_backward(tensors.vec());
+    ctx->saved_data["handle"] = handle;
+    ctx->saved_data["packed"] = theta;
+    return y;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const int64_t handle = ctx->saved_data["handle"].toInt();
+    std::shared_ptr<const Prepared> p = prepared(handle);
+    std::vector<at::Tensor> tensors = ctx->get_saved_variables();
+    const int64_t n = static_cast<int64_t>(tensors.size());
+    std::vector<bool> needed(n);
+    for (int64_t i = 0; i < n; ++i) needed[i] = ctx->needs_input_grad(i);
+    torch::autograd::variable_list out(n + 1);  // out[0]: the handle's (none)
+    const at::Tensor& dy = grads[0];
+    if (at::GradMode::is_enabled()) {  // create_graph=True: differentiate the reference (in Python)
+      int64_t mask = 0;
+      for (int64_t i = 0; i < n; ++i) mask |= needed[i] ? (int64_t{1} << i) : 0;
+      static auto vjp = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("adaptact_native::reference_vjp", "")
+                            .typed<std::tuple<std::vector<at::Tensor>, int64_t>(int64_t, at::TensorList,
+                                                                                const at::Tensor&, int64_t)>();
+      auto [found, present] = vjp.call(handle, tensors, dy, mask);
+      size_t next = 0;
+      for (int64_t i = 0; i < n; ++i)
+        if (present & (int64_t{1} << i)) out[i + 1] = found[next++];
+      return out;
+    }
+    const at::Tensor& x = tensors[p->x_index];
+    const bool need_x = needed[p->x_index];
+    bool need_theta = false;
+    for (int64_t i = 0; i < n; ++i) need_theta = need_theta || (i != p->x_index && needed[i]);
+    at::Tensor theta = ctx->saved_data["packed"].toTensor();
+    at::Tensor xin = as_float32(x);
+    at::Tensor dyin = as_float32(dy.scalar_type() == x.scalar_type() ? dy : dy.to(x.scalar_type()));
+    at::Tensor dx = need_x ? at::empty_like(xin) : at::Tensor();
+    float* dx_ptr = need_x ? dx.data_ptr<float>() : nullptr;
+    const int threads = at::get_num_threads();
+    at::Tensor dtheta;
+    if (p->columns) {
+      at::Tensor table = table_of(*p, theta);
+      at::Tensor dtable = need_theta ? at::zeros_like(table, table.options().dtype(at::kDouble)) : at::Tensor();
+      p->bwd_cols(xin.data_ptr<float>(), dyin.data_ptr<float>(), table.data_ptr<float>(), dx_ptr,
+                  need_theta ? dtable.data_ptr<double>() : nullptr, p->rows, p->length, 0, threads);
+      if (need_theta) dtheta = dtable.view({dtable.size(0), p->channels, -1}).sum(-1).t();
+    } else {
+      if (need_theta) dtheta = at::zeros_like(theta, theta.options().dtype(at::kDouble));
+      p->bwd_rows(xin.data_ptr<float>(), dyin.data_ptr<float>(), theta.data_ptr<float>(), dx_ptr,
+                  need_theta ? dtheta.data_ptr<double>() : nullptr, p->rows, p->length, p->channels, 0, threads);
+    }
+    if (need_theta) {
+      at::Tensor flat = dtheta.to(at::kFloat).contiguous().view(-1);
+      if (!p->identity) {
+        int64_t total = 0;
+        for (int64_t s : p->sizes) total += s;
+        flat = at::zeros({total}, flat.options()).index_add_(0, p->index, flat);
+      }
+      int64_t offset = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        if (i == p->x_index) continue;
+        at::Tensor piece = flat.narrow(0, offset, p->sizes[i]);
+        offset += p->sizes[i];
+        if (!needed[i]) continue;
+        piece = piece.view(tensors[i].sizes());
+        out[i + 1] = piece.scalar_type() == tensors[i].scalar_type() ? piece : piece.to(tensors[i].scalar_type());
+      }
+    }
+    if (need_x) out[p->x_index + 1] = dx.scalar_type() == x.scalar_type() ? dx : dx.to(x.scalar_type());
+    return out;
+  }
+};
+
+int64_t prepare(int64_t fwd_rows, int64_t bwd_rows, int64_t fwd_cols, int64_t bwd_cols, bool columns, int64_t rows,
+                int64_t length, int64_t channels, int64_t groups, int64_t width, int64_t x_index,
+                c10::IntArrayRef sizes, int64_t single, bool identity, const c10::optional<at::Tensor>& index) {
+  TORCH_CHECK(x_index >= 0 && x_index < static_cast<int64_t>(sizes.size()), "adaptact_native: x_index out of range");
+  TORCH_CHECK(identity || (index.has_value() && index->scalar_type() == at::kLong),
+              "adaptact_native: a gather needs its int64 index");
+  TORCH_CHECK(!columns || (groups > 0 && length % groups == 0), "adaptact_native: a column layout needs C | length");
+  auto p = std::make_shared<Prepared>();
+  p->fwd_rows = reinterpret_cast<FwdRows>(fwd_rows);
+  p->bwd_rows = reinterpret_cast<BwdRows>(bwd_rows);
+  p->fwd_cols = reinterpret_cast<FwdCols>(fwd_cols);
+  p->bwd_cols = reinterpret_cast<BwdCols>(bwd_cols);
+  p->columns = columns;
+  p->rows = rows;
+  p->length = length;
+  p->channels = channels;
+  p->groups = groups;
+  p->width = width;
+  p->x_index = x_index;
+  p->sizes = sizes.vec();
+  p->single = single;
+  p->identity = identity;
+  if (!identity) p->index = index->contiguous();
+  std::lock_guard<std::mutex> hold(registry_lock);
+  registry.push_back(std::move(p));
+  return static_cast<int64_t>(registry.size()) - 1;
+}
+
+at::Tensor call(int64_t handle, at::TensorList tensors) { return FusedNode::apply(handle, tensors); }
+
+}  // namespace
+
+TORCH_LIBRARY(adaptact_native, m) {
+  m.def("prepare(int fwd_rows, int bwd_rows, int fwd_cols, int bwd_cols, bool columns, int rows, int length, "
+        "int channels, int groups, int width, int x_index, int[] sizes, int single, bool identity, Tensor? index) "
+        "-> int",
+        &prepare);
+  m.def("call(int handle, Tensor[] tensors) -> Tensor");
+  m.def("reference_vjp(int handle, Tensor[] tensors, Tensor dy, int needed) -> (Tensor[], int)");
+}
+
+TORCH_LIBRARY_IMPL(adaptact_native, CompositeImplicitAutograd, m) { m.impl("call", call); }
