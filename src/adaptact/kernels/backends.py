@@ -30,7 +30,7 @@ from adaptact.kernels.dispatch import (
     Backend, Implementation, Prepared, current, register_backend, register_fast_path, register_implementation,
 )
 from adaptact.kernels.fused import (
-    Engine, FusedCall, FusedUnit, Gather, ReferenceCall, engine_input, run, same_dtype, tensor_arguments,
+    Engine, FusedCall, FusedUnit, Gather, ReferenceCall, draw_seed, engine_input, run, same_dtype, tensor_arguments,
 )
 from adaptact.kernels.lowering import LOWERINGS, THETAS, Lowered
 from adaptact.kernels.program import Program
@@ -206,7 +206,7 @@ def _fused_prepare(engine: Engine, family: str, *args: Any, **kwargs: Any) -> Pr
         return failed
     if plan.call is not None:
         if engine.name == "c":
-            _remember_ready(family, args, kwargs, plan.call)
+            _remember_ready(family, args, kwargs, Ready(plan.call, False, None))
         return partial(FusedUnit.apply, plan.call, None, *tensors)
     # a packing that is no gather (normalised blend weights) is computed on every call, for autograd to see
     if plan.gather is not None:
@@ -214,6 +214,10 @@ def _fused_prepare(engine: Engine, family: str, *args: Any, **kwargs: Any) -> Pr
     else:
         theta = THETAS[family](*args, **kwargs) if family in THETAS else None
         lowered = Lowered(plan.program, theta) if isinstance(theta, Tensor) else LOWERINGS[family](*args, **kwargs)
+    if engine.name == "c" and (plan.gather is not None or family in THETAS):
+        template = FusedCall(plan.program, engine, 0, plan.reference, plan.gather)
+        _remember_ready(family, args, kwargs,
+                        Ready(template, plan.program.stochastic, None if plan.gather is not None else THETAS[family]))
     return partial(run, lowered, plan.reference, tensors, engine, plan.gather)
 
 
@@ -222,18 +226,20 @@ _READY = object()
 
 
 class Ready:
-    """A served CPU signature's fixed :class:`FusedCall` and, once prepared, its C++ node's handle
-    (:mod:`adaptact.kernels.native_node`; None until then)."""
+    """What a served CPU signature's calls share, for the fast path: the :class:`FusedCall` (its seed 0 a
+    placeholder when ``seeded``: a stochastic program draws a seed per call), ``theta``: the function that
+    packs the parameters with autograd on each call when the packing is no gather (normalised blends;
+    None for a gather) and, once prepared, the C++ node's handle (:mod:`adaptact.kernels.native_node`)."""
 
-    __slots__ = ("call", "native")
+    __slots__ = ("call", "seeded", "theta", "native")
 
-    def __init__(self, call: FusedCall) -> None:
-        self.call, self.native = call, None
+    def __init__(self, call: FusedCall, seeded: bool, theta: Optional[Callable[..., Any]]) -> None:
+        self.call, self.seeded, self.theta, self.native = call, seeded, theta, None
 
 
-def _remember_ready(family: str, args: tuple, kwargs: dict, call: FusedCall) -> None:
+def _remember_ready(family: str, args: tuple, kwargs: dict, ready: Ready) -> None:
     try:
-        _PLANS[(_READY, _signature(family, ENGINES["c"], args, kwargs))] = Ready(call)
+        _PLANS[(_READY, _signature(family, ENGINES["c"], args, kwargs))] = ready
     except TypeError:  # an unhashable option: no fast path for it
         pass
 
@@ -259,12 +265,18 @@ def _fast_cpu_call(family: str, args: tuple, kwargs: dict) -> Optional[Callable[
     tensors = tensor_arguments(args, kwargs)
     if _untraceable(tensors) is not None:
         return None
+    theta = None
+    if ready.theta is not None:
+        theta = ready.theta(*args, **kwargs)
+        if not isinstance(theta, Tensor):
+            return None
+    call = ready.call._replace(seed=draw_seed(ready.call.program)) if ready.seeded else ready.call
     if native_node.enabled():
         if ready.native is None:
-            ready.native = native_node.prepare(ready.call, x)
+            ready.native = native_node.prepare(ready.call, tensors, theta)
         if ready.native is not None:
-            return partial(native_node.apply, ready.native, tensors)
-    return partial(FusedUnit.apply, ready.call, None, *tensors)
+            return partial(native_node.apply, ready.native, call.seed, theta, tensors)
+    return partial(FusedUnit.apply, call, theta, *tensors)
 
 
 def _reference_prepare(reference: Callable[..., Tensor], *args: Any, **kwargs: Any) -> Prepared:

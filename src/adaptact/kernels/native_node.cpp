@@ -6,6 +6,9 @@
 // then runs forward and backward entirely here:
 //   forward:  theta = pack(params) (G x W float32), y = kernel(x; theta), saving x and the parameters only;
 //   backward: (dx, dtheta) = kernel'(x, dy; theta), each parameter's gradient unpacked from dtheta.
+// A call whose packing computes (normalised blend weights) passes its theta instead, made with autograd in
+// Python, and gets dtheta back (autograd takes it on through the packing); a stochastic program's call passes
+// its seed (the kernels draw their noise from it, forward and backward alike).
 // The arithmetic is that of the Python node (the same kernels, the same packing and unpacking), so both give
 // the same bits. A backward run with a graph (create_graph=True) calls adaptact_native::reference_vjp, which
 // is implemented in Python (kernels/native_node.py) by the reference function, as FusedUnit does.
@@ -42,6 +45,7 @@ struct Prepared {
   int64_t single;              // the only parameter tensor when theta is that tensor itself; -1 otherwise
   bool identity;               // theta is the parameters' concatenation (else gathered by index)
   at::Tensor index;            // int64 gather index (defined when not identity)
+  bool theta_input;            // theta is passed by the call (no gather: its packing computes)
 };
 
 std::mutex registry_lock;
@@ -77,30 +81,41 @@ at::Tensor table_of(const Prepared& p, const at::Tensor& theta) {
       .contiguous();
 }
 
-at::Tensor run_forward(const Prepared& p, const at::Tensor& x, const at::Tensor& theta) {
+at::Tensor run_forward(const Prepared& p, const at::Tensor& x, const at::Tensor& theta, uint64_t seed) {
   at::Tensor xin = as_float32(x);
   at::Tensor y = at::empty_like(xin);
   const int threads = at::get_num_threads();
   if (p.columns) {
     at::Tensor table = table_of(p, theta);
-    p.fwd_cols(xin.data_ptr<float>(), y.data_ptr<float>(), table.data_ptr<float>(), p.rows, p.length, 0, threads);
-  } else {
-    p.fwd_rows(xin.data_ptr<float>(), y.data_ptr<float>(), theta.data_ptr<float>(), p.rows, p.length, p.channels, 0,
+    p.fwd_cols(xin.data_ptr<float>(), y.data_ptr<float>(), table.data_ptr<float>(), p.rows, p.length, seed,
                threads);
+  } else {
+    p.fwd_rows(xin.data_ptr<float>(), y.data_ptr<float>(), theta.data_ptr<float>(), p.rows, p.length, p.channels,
+               seed, threads);
   }
   return y.scalar_type() == x.scalar_type() ? y : y.to(x.scalar_type());
 }
 
 struct FusedNode : public torch::autograd::Function<FusedNode> {
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, int64_t handle, at::TensorList tensors) {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, int64_t handle, int64_t seed,
+                            const c10::optional<at::Tensor>& theta_in, at::TensorList tensors) {
     std::shared_ptr<const Prepared> p = prepared(handle);
     TORCH_CHECK(static_cast<int64_t>(tensors.size()) == static_cast<int64_t>(p->sizes.size()),
                 "adaptact_native: the call has ", tensors.size(), " tensors, its signature ", p->sizes.size());
-    at::Tensor theta = pack(*p, tensors);
-    at::Tensor y = run_forward(*p, tensors[p->x_index], theta);
+    const bool given = theta_in.has_value() && theta_in->defined();
+    TORCH_CHECK(given == p->theta_input, "adaptact_native: this signature ",
+                p->theta_input ? "needs its theta" : "packs its own theta");
+    if (given)
+      TORCH_CHECK(theta_in->dim() == 2 && theta_in->size(0) == p->groups && theta_in->size(1) == p->width,
+                  "adaptact_native: theta of shape ", theta_in->sizes(), ", the signature's is (", p->groups, ", ",
+                  p->width, ")");
+    at::Tensor theta = given ? as_float32(*theta_in) : pack(*p, tensors);
+    at::Tensor y = run_forward(*p, tensors[p->x_index], theta, static_cast<uint64_t>(seed));
     ctx->save_for_backward(tensors.vec());
     ctx->saved_data["handle"] = handle;
+    ctx->saved_data["seed"] = seed;
     ctx->saved_data["packed"] = theta;
+    if (given) ctx->saved_data["theta_dtype"] = static_cast<int64_t>(theta_in->scalar_type());
     return y;
   }
 
@@ -108,29 +123,34 @@ struct FusedNode : public torch::autograd::Function<FusedNode> {
                                                  torch::autograd::variable_list grads) {
     const int64_t handle = ctx->saved_data["handle"].toInt();
     std::shared_ptr<const Prepared> p = prepared(handle);
+    const int64_t seed = ctx->saved_data["seed"].toInt();
     std::vector<at::Tensor> tensors = ctx->get_saved_variables();
     const int64_t n = static_cast<int64_t>(tensors.size());
+    const int64_t first = p->theta_input ? 1 : 0;  // the tensors' first edge (theta's is 0 when given)
     std::vector<bool> needed(n);
-    for (int64_t i = 0; i < n; ++i) needed[i] = ctx->needs_input_grad(i);
-    torch::autograd::variable_list out(n + 1);  // out[0]: the handle's (none)
+    for (int64_t i = 0; i < n; ++i) needed[i] = ctx->needs_input_grad(first + i);
+    const bool need_theta_in = p->theta_input && ctx->needs_input_grad(0);
+    // out: one per argument (handle, seed, theta, then each tensor), undefined where there is no gradient
+    constexpr int64_t T = 3;
+    torch::autograd::variable_list out(n + T);
     const at::Tensor& dy = grads[0];
     if (at::GradMode::is_enabled()) {  // create_graph=True: differentiate the reference (in Python)
       int64_t mask = 0;
       for (int64_t i = 0; i < n; ++i) mask |= needed[i] ? (int64_t{1} << i) : 0;
       static auto vjp = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("adaptact_native::reference_vjp", "")
-                            .typed<std::tuple<std::vector<at::Tensor>, int64_t>(int64_t, at::TensorList,
+                            .typed<std::tuple<std::vector<at::Tensor>, int64_t>(int64_t, int64_t, at::TensorList,
                                                                                 const at::Tensor&, int64_t)>();
-      auto [found, present] = vjp.call(handle, tensors, dy, mask);
+      auto [found, present] = vjp.call(handle, seed, tensors, dy, mask);
       size_t next = 0;
       for (int64_t i = 0; i < n; ++i)
-        if (present & (int64_t{1} << i)) out[i + 1] = found[next++];
-      return out;
+        if (present & (int64_t{1} << i)) out[T + i] = found[next++];
+      return out;  // the reference's gradients reach the tensors directly (none through theta)
     }
     const at::Tensor& x = tensors[p->x_index];
     const bool need_x = needed[p->x_index];
-    bool need_theta = false;
-    for (int64_t i = 0; i < n; ++i) need_theta = need_theta || (i != p->x_index && needed[i]);
+    bool need_theta = need_theta_in;
+    for (int64_t i = 0; i < n && !p->theta_input; ++i) need_theta = need_theta || (i != p->x_index && needed[i]);
     at::Tensor theta = ctx->saved_data["packed"].toTensor();
     at::Tensor xin = as_float32(x);
     at::Tensor dyin = as_float32(dy.scalar_type() == x.scalar_type() ? dy : dy.to(x.scalar_type()));
@@ -142,14 +162,18 @@ struct FusedNode : public torch::autograd::Function<FusedNode> {
       at::Tensor table = table_of(*p, theta);
       at::Tensor dtable = need_theta ? at::zeros_like(table, table.options().dtype(at::kDouble)) : at::Tensor();
       p->bwd_cols(xin.data_ptr<float>(), dyin.data_ptr<float>(), table.data_ptr<float>(), dx_ptr,
-                  need_theta ? dtable.data_ptr<double>() : nullptr, p->rows, p->length, 0, threads);
+                  need_theta ? dtable.data_ptr<double>() : nullptr, p->rows, p->length, seed, threads);
       if (need_theta) dtheta = dtable.view({dtable.size(0), p->channels, -1}).sum(-1).t();
     } else {
       if (need_theta) dtheta = at::zeros_like(theta, theta.options().dtype(at::kDouble));
       p->bwd_rows(xin.data_ptr<float>(), dyin.data_ptr<float>(), theta.data_ptr<float>(), dx_ptr,
-                  need_theta ? dtheta.data_ptr<double>() : nullptr, p->rows, p->length, p->channels, 0, threads);
+                  need_theta ? dtheta.data_ptr<double>() : nullptr, p->rows, p->length, p->channels, seed, threads);
     }
-    if (need_theta) {
+    if (need_theta && p->theta_input) {
+      const auto dtype = static_cast<at::ScalarType>(ctx->saved_data["theta_dtype"].toInt());
+      at::Tensor d = dtheta.to(at::kFloat);
+      out[2] = d.scalar_type() == dtype ? d : d.to(dtype);
+    } else if (need_theta) {
       at::Tensor flat = dtheta.to(at::kFloat).contiguous().view(-1);
       if (!p->identity) {
         int64_t total = 0;
@@ -163,19 +187,20 @@ struct FusedNode : public torch::autograd::Function<FusedNode> {
         offset += p->sizes[i];
         if (!needed[i]) continue;
         piece = piece.view(tensors[i].sizes());
-        out[i + 1] = piece.scalar_type() == tensors[i].scalar_type() ? piece : piece.to(tensors[i].scalar_type());
+        out[T + i] = piece.scalar_type() == tensors[i].scalar_type() ? piece : piece.to(tensors[i].scalar_type());
       }
     }
-    if (need_x) out[p->x_index + 1] = dx.scalar_type() == x.scalar_type() ? dx : dx.to(x.scalar_type());
+    if (need_x) out[T + p->x_index] = dx.scalar_type() == x.scalar_type() ? dx : dx.to(x.scalar_type());
     return out;
   }
 };
 
 int64_t prepare(int64_t fwd_rows, int64_t bwd_rows, int64_t fwd_cols, int64_t bwd_cols, bool columns, int64_t rows,
                 int64_t length, int64_t channels, int64_t groups, int64_t width, int64_t x_index,
-                c10::IntArrayRef sizes, int64_t single, bool identity, const c10::optional<at::Tensor>& index) {
+                c10::IntArrayRef sizes, int64_t single, bool identity, const c10::optional<at::Tensor>& index,
+                bool theta_input) {
   TORCH_CHECK(x_index >= 0 && x_index < static_cast<int64_t>(sizes.size()), "adaptact_native: x_index out of range");
-  TORCH_CHECK(identity || (index.has_value() && index->scalar_type() == at::kLong),
+  TORCH_CHECK(theta_input || identity || (index.has_value() && index->scalar_type() == at::kLong),
               "adaptact_native: a gather needs its int64 index");
   TORCH_CHECK(!columns || (groups > 0 && length % groups == 0), "adaptact_native: a column layout needs C | length");
   auto p = std::make_shared<Prepared>();
@@ -193,23 +218,27 @@ int64_t prepare(int64_t fwd_rows, int64_t bwd_rows, int64_t fwd_cols, int64_t bw
   p->sizes = sizes.vec();
   p->single = single;
   p->identity = identity;
-  if (!identity) p->index = index->contiguous();
+  p->theta_input = theta_input;
+  if (!identity && !theta_input) p->index = index->contiguous();
   std::lock_guard<std::mutex> hold(registry_lock);
   registry.push_back(std::move(p));
   return static_cast<int64_t>(registry.size()) - 1;
 }
 
-at::Tensor call(int64_t handle, at::TensorList tensors) { return FusedNode::apply(handle, tensors); }
+at::Tensor call(int64_t handle, int64_t seed, const c10::optional<at::Tensor>& theta, at::TensorList tensors) {
+  return FusedNode::apply(handle, seed, theta, tensors);
+}
 
 }  // namespace
 
 TORCH_LIBRARY(adaptact_native, m) {
   m.def("prepare(int fwd_rows, int bwd_rows, int fwd_cols, int bwd_cols, bool columns, int rows, int length, "
-        "int channels, int groups, int width, int x_index, int[] sizes, int single, bool identity, Tensor? index) "
+        "int channels, int groups, int width, int x_index, int[] sizes, int single, bool identity, Tensor? index, "
+        "bool theta_input) "
         "-> int",
         &prepare);
-  m.def("call(int handle, Tensor[] tensors) -> Tensor");
-  m.def("reference_vjp(int handle, Tensor[] tensors, Tensor dy, int needed) -> (Tensor[], int)");
+  m.def("call(int handle, int seed, Tensor? theta, Tensor[] tensors) -> Tensor");
+  m.def("reference_vjp(int handle, int seed, Tensor[] tensors, Tensor dy, int needed) -> (Tensor[], int)");
 }
 
 TORCH_LIBRARY_IMPL(adaptact_native, CompositeImplicitAutograd, m) { m.impl("call", call); }

@@ -160,9 +160,11 @@ def _fail(reason: str) -> None:
     log.info("adaptact.kernels: %s; served CPU calls keep the Python autograd node", reason)
 
 
-def _reference_vjp(handle: int, tensors: Sequence[Tensor], dy: Tensor, needed: int) -> tuple[list[Tensor], int]:
-    """The C++ node's backward with a graph: the reference's vector-Jacobian product (as FusedUnit's)."""
-    call = _State.calls[handle][0]
+def _reference_vjp(handle: int, seed: int, tensors: Sequence[Tensor], dy: Tensor,
+                   needed: int) -> tuple[list[Tensor], int]:
+    """The C++ node's backward with a graph: the reference's vector-Jacobian product (as FusedUnit's; a
+    stochastic call replays the kernel's draws of its ``seed``)."""
+    call = _State.calls[handle][0]._replace(seed=seed)
     grads = _differentiable_grads(call, tensors, dy, [bool(needed >> i & 1) for i in range(len(tensors))])
     return [g for g in grads if g is not None], sum(1 << i for i, g in enumerate(grads) if g is not None)
 
@@ -230,24 +232,33 @@ def _address(fn: object) -> int:
     return ctypes.cast(fn, ctypes.c_void_p).value or 0
 
 
-def prepare(call: FusedCall, x: Tensor) -> Optional[int]:
-    """The C++ handle of a served signature's ``call`` (``x``: an input of that signature), or None while the
-    node is not ready or cannot take it (no gather, too many signatures)."""
+def prepare(call: FusedCall, tensors: Sequence[Tensor], theta: Optional[Tensor] = None) -> Optional[int]:
+    """The C++ handle of a served signature's ``call`` (``tensors``: a call of that signature's; ``theta``: its
+    packed parameters when the call passes them, no gather), or None while the node is not ready or cannot
+    take it (too many signatures)."""
     gather = call.gather
-    if gather is None or call.seed != 0 or not ready() or len(_State.calls) >= HANDLE_LIMIT:
+    if (gather is None) == (theta is None):
+        raise ValueError("a served call has either a gather or a theta of its own")
+    if not ready() or len(_State.calls) >= HANDLE_LIMIT:
         return None
     lib = c_engine._library(call.program)
-    layout = Layout.of(x, gather.shape[0])
+    groups, width = gather.shape if gather is not None else theta.shape
+    x_index = call.reference.x_index
+    layout = Layout.of(tensors[x_index], groups)
+    sizes = list(gather.sizes) if gather is not None else [0 if i == x_index else t.numel()
+                                                             for i, t in enumerate(tensors)]
     handle = int(torch.ops.adaptact_native.prepare(
         _address(lib.fwd_rows), _address(lib.bwd_rows), _address(lib.fwd_cols), _address(lib.bwd_cols),
-        layout.columns, layout.rows, layout.length, layout.channels, gather.shape[0], gather.shape[1],
-        gather.x_index, list(gather.sizes), -1 if gather.single is None else gather.single, gather.identity,
-        None if gather.identity else gather.index.cpu().long(),
+        layout.columns, layout.rows, layout.length, layout.channels, groups, width,
+        x_index, sizes, -1 if gather is None or gather.single is None else gather.single,
+        gather is None or gather.identity, None if gather is None or gather.identity else gather.index.cpu().long(),
+        gather is None,
     ))
     _State.calls[handle] = (call, lib)
     return handle
 
 
-def apply(handle: int, tensors: Sequence[Tensor]) -> Tensor:
-    """``y`` of a prepared call through the C++ node."""
-    return torch.ops.adaptact_native.call.default(handle, tensors)
+def apply(handle: int, seed: int, theta: Optional[Tensor], tensors: Sequence[Tensor]) -> Tensor:
+    """``y`` of a prepared call through the C++ node (``seed``: a stochastic program's, else 0; ``theta``:
+    the packed parameters of a call without a gather, else None)."""
+    return torch.ops.adaptact_native.call.default(handle, seed, theta, tensors)
