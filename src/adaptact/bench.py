@@ -41,6 +41,7 @@ from torch import Tensor, nn
 import adaptact as aa
 from adaptact import argcheck, kernels
 from adaptact.malloc_control import faults, hold_heap
+from adaptact.kernels import native_node
 
 __all__ = ["UnitResult", "NetworkResult", "bench_units", "bench_networks", "environment", "main"]
 
@@ -390,13 +391,16 @@ def run(args: argparse.Namespace, echo: Callable[[str], None] = print) -> dict:
     """Run the benchmark described by ``args``; print the tables; return (and maybe write) the JSON record."""
     threads = args.threads or ([1, 2] if (os.cpu_count() or 1) >= 2 else [1])
     heap = hold_heap() if args.malloc == "held" else None
+    # served CPU calls run on the C++ autograd node once it is built: build it before timing anything
+    cpp_node = "in use" if native_node.wait(timeout=600) else native_node.problem() or "not ready"
     if args.malloc == "held" and heap is None:
         echo("note: this C library has no mallopt; the heap is not held (see the faults column)")
     units = args.units or (list(TARGET_UNITS) if args.quick else aa.list_activations(trainable=True))
     names = list(NATIVE) + [u for u in units if u not in NATIVE]
     repeats = args.repeats or (7 if args.quick else 15)
     devices = [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    record: dict = {"environment": {**environment(), "malloc": heap or "glibc defaults", "thread_counts": threads},
+    record: dict = {"environment": {**environment(), "malloc": heap or "glibc defaults", "thread_counts": threads,
+                                    "cpp_autograd_node": cpp_node},
                     "command": " ".join(sys.argv), "units": [], "networks": []}
     for n_threads, device in ((t, d) for t in threads for d in devices):
         torch.set_num_threads(n_threads)
