@@ -191,3 +191,31 @@ def test_c_subnetworks_beyond_the_fused_formula_fall_back_to_the_reference_or_re
         torch.testing.assert_close(y, unit(x))
     with K.use("c"), pytest.raises(K.KernelUnavailable, match=reason):
         unit(x)
+
+
+def test_rrelus_one_round_draws_pass_uniformity_serial_and_seed_tests():
+    """RReLU's slopes come from one keyed hash round per element (f_keyed_hash): uniform in every used bit
+    and in 256 bins, consecutive elements and the same element under neighbouring seeds uncorrelated (also
+    seeds differing in their high half only), and the index's high half changes the draw."""
+    from scipy import stats
+
+    from adaptact.kernels.fused import _keyed_hash, counter_uniform
+
+    n = 1 << 18
+    x = torch.empty(n)
+    u = counter_uniform(x, 12345).double()
+    assert stats.kstest(u.numpy(), "uniform").pvalue > 1e-3
+    assert stats.chisquare(torch.bincount((u * 256).long(), minlength=256).numpy()).pvalue > 1e-3
+    bits = (u * 2**24).long()
+    ones = torch.stack([(bits >> b) & 1 for b in range(24)]).double().mean(1)
+    assert (ones - 0.5).abs().max() < 4 * 0.5 / n**0.5  # every bit balanced within 4 sigma
+    pairs = torch.bincount((u[:-1:2] * 16).long() * 16 + (u[1::2] * 16).long(), minlength=256)
+    assert stats.chisquare(pairs.numpy()).pvalue > 1e-3  # consecutive elements independent
+    limit = 4 / n**0.5
+    assert abs(stats.pearsonr(u[:-1].numpy(), u[1:].numpy())[0]) < limit
+    for other in (12346, 12345 + (1 << 32), 12345 ^ (1 << 63)):
+        v = counter_uniform(x, other).double()
+        assert abs(stats.pearsonr(u.numpy(), v.numpy())[0]) < limit
+        assert (u == v).double().mean() < 1e-3
+    idx = torch.tensor([7, 7 + (1 << 32), 7 + (1 << 40)])
+    assert len(set(_keyed_hash(idx, 99).tolist())) == 3

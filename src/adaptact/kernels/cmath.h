@@ -94,16 +94,37 @@ static inline uint32_t f_mix(uint32_t h) {
     return h;
 }
 
-/* the element's two-round hash of (seed, element index), both 64-bit; always inlined, so that the ten
-   calls of one element in RPAU (f_uniform_k) compute it once */
+/* the element's two-round hash of (seed, element index), both 64-bit (RPAU's noise); always inlined, so
+   that the ten calls of one element in RPAU (f_uniform_k) compute it once */
 static inline __attribute__((always_inline)) uint32_t f_element_hash(uint64_t seed, int64_t idx) {
     const uint32_t h = f_mix((uint32_t)idx ^ (uint32_t)seed);
     return f_mix(h ^ (uint32_t)(seed >> 32) ^ (uint32_t)((uint64_t)idx >> 32));
 }
 
+/* a 32-bit key of the seed (two rounds of its own, with a salt per key): loop-invariant, so computed once
+   per call when inlined into a kernel's element loop */
+static inline uint32_t f_seed_key(uint64_t seed, uint32_t salt) {
+    return f_mix((uint32_t)seed ^ f_mix((uint32_t)(seed >> 32) ^ salt));
+}
+
+/* the element's one-round keyed hash (RReLU's draw): a lowbias32 round of the index's low half xored with
+   the seed's first key, the second key and the index's high half xored in between its two multiplies, so
+   that two seeds give two different functions of the index (a key xored into the input only would give one
+   function of shifted indices); one round per element instead of f_element_hash's two */
+static inline uint32_t f_keyed_hash(uint64_t seed, int64_t idx) {
+    uint32_t h = (uint32_t)idx ^ f_seed_key(seed, 0u);
+    h ^= h >> 16;
+    h *= 0x7feb352du;
+    h ^= f_seed_key(seed, 0x85ebca6bu) ^ (uint32_t)((uint64_t)idx >> 32);
+    h ^= h >> 15;
+    h *= 0x846ca68bu;
+    h ^= h >> 16;
+    return h;
+}
+
 /* a uniform number in [0, 1) from (seed, element index): counter-based, so backward can redraw it */
 static inline float f_uniform(uint64_t seed, int64_t idx) {
-    return (float)(f_element_hash(seed, idx) >> 8) * 5.9604644775390625e-8f;
+    return (float)(f_keyed_hash(seed, idx) >> 8) * 5.9604644775390625e-8f;
 }
 
 /* uniform number k of element idx, in (0, 1) on a grid of 2^-16 (RPAU's coefficient noise): the

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Optional, Protocol, Sequence
+from typing import Callable, NamedTuple, Optional, Protocol, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -120,13 +120,13 @@ def engine_input(t: Tensor, engine: Engine) -> Tensor:
 _MASK32 = 0xFFFFFFFF
 
 
-def _mul32(h: Tensor, constant: int) -> Tensor:
+def _mul32(h: Union[Tensor, int], constant: int) -> Union[Tensor, int]:
     """``h * constant mod 2**32`` for uint32 values held in int64, without int64 overflow."""
     low, high = constant & 0xFFFF, constant >> 16
     return (h * low + (((h * high) & 0xFFFF) << 16)) & _MASK32
 
 
-def _mix(h: Tensor) -> Tensor:
+def _mix(h: Union[Tensor, int]) -> Union[Tensor, int]:
     """Chris Wellons' "lowbias32" integer hash, as ``f_mix`` in ``cmath.h``."""
     h = h ^ (h >> 16)
     h = _mul32(h, 0x7FEB352D)
@@ -141,6 +141,21 @@ def _element_hash(idx: Tensor, seed: int) -> Tensor:
     return _mix(h ^ ((seed >> 32) & _MASK32) ^ ((idx >> 32) & _MASK32))
 
 
+def _seed_key(seed: int, salt: int) -> int:
+    """``f_seed_key`` of ``cmath.h``: a 32-bit key of the seed (on Python ints: :func:`_mix` takes them too)."""
+    return _mix((seed & _MASK32) ^ _mix(((seed >> 32) & _MASK32) ^ salt))
+
+
+def _keyed_hash(idx: Tensor, seed: int) -> Tensor:
+    """``f_keyed_hash`` of ``cmath.h``: the one-round keyed hash of (seed, element index), uint32 values in
+    int64 (RReLU's draw)."""
+    h = (idx & _MASK32) ^ _seed_key(seed, 0)
+    h = _mul32(h ^ (h >> 16), 0x7FEB352D)
+    h = h ^ _seed_key(seed, 0x85EBCA6B) ^ ((idx >> 32) & _MASK32)
+    h = _mul32(h ^ (h >> 15), 0x846CA68B)
+    return h ^ (h >> 16)
+
+
 def counter_uniform(x: Tensor, seed: int) -> Tensor:
     """The fused kernels' ``uniform(seed, idx)`` for every element of ``x`` (``idx`` its flat index), in torch.
 
@@ -148,7 +163,7 @@ def counter_uniform(x: Tensor, seed: int) -> Tensor:
     double backward recomputes a stochastic fused call through the reference with these draws.
     """
     idx = torch.arange(x.numel(), dtype=torch.int64, device=x.device).view(x.shape)
-    return (_element_hash(idx, seed) >> 8).to(torch.float32) * 2.0**-24
+    return (_keyed_hash(idx, seed) >> 8).to(torch.float32) * 2.0**-24
 
 
 def coefficient_uniform(t: Tensor, seed: int) -> Tensor:

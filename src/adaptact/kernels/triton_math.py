@@ -88,9 +88,30 @@ def f_element_hash(seed, idx):
 
 
 @triton.jit
+def f_seed_key(seed, salt):
+    """A 32-bit key of the seed: cmath.h's f_seed_key."""
+    wide = seed.to(tl.int64)  # a seed below 2**31 arrives as int32
+    lo = (wide & 0xFFFFFFFF).to(tl.uint32)
+    hi = (wide >> 32).to(tl.uint32)
+    return f_mix(lo ^ f_mix((hi ^ salt).to(tl.uint32)))
+
+
+@triton.jit
+def f_keyed_hash(seed, idx):
+    """The element's one-round keyed hash (RReLU's draw): cmath.h's f_keyed_hash."""
+    h = idx.to(tl.uint32) ^ f_seed_key(seed, 0)
+    h = h ^ (h >> 16)
+    h = (h * 0x7FEB352D).to(tl.uint32)
+    h = h ^ f_seed_key(seed, 0x85EBCA6B) ^ (idx.to(tl.int64) >> 32).to(tl.uint32)
+    h = h ^ (h >> 15)
+    h = (h * 0x846CA68B).to(tl.uint32)
+    return h ^ (h >> 16)
+
+
+@triton.jit
 def f_uniform(seed, idx):
     """Uniform in [0, 1) from (seed, element index): the same numbers as cmath.h's f_uniform."""
-    return (f_element_hash(seed, idx) >> 8).to(tl.float32) * 5.9604644775390625e-8
+    return (f_keyed_hash(seed, idx) >> 8).to(tl.float32) * 5.9604644775390625e-8
 
 
 @triton.jit
