@@ -255,3 +255,27 @@ def test_a_run_records_what_the_chance_level_and_the_fold_correction_need():
                       batch_size=64, device="cpu", record_every=0))
     counts, sizes = rec.data["test_class_counts"], rec.data["sizes"]
     assert len(counts) == rec.data["num_classes"] == 10 and sum(counts) == sizes["test"] > 0 and sizes["train"] > 0
+
+
+def test_a_claim_outside_the_profile_says_so_and_loss_differences_keep_their_digits():
+    from adaptact.report.claims import claims_markdown
+
+    claims = [C.Claim("unit above base elsewhere", "unit", "d", "base"),
+              C.Claim("unit's loss below base", "unit", "c", "base", higher=False, metric="train_loss")]
+    cells = {("base", "c"): BASE, ("unit", "c"): BASE}
+    loss = {("base", "c"): [0.0300, 0.0310, 0.0290, 0.0305, 0.0295],
+            ("unit", "c"): [0.0280, 0.0292, 0.0268, 0.0287, 0.0276]}
+    ctx, runs, _ = results(cells, loss=loss)
+    table = evaluate_claims(_experiment(claims), runs, ctx).set_index("claim")
+    outside = table.loc["unit above base elsewhere"]
+    assert outside["verdict"] == "not run" and outside["why"] == "this profile does not run d"
+    text = claims_markdown(table.reset_index())
+    assert "-0.00194 [" in text and "-0.00" + " [" not in text  # 3 significant digits, not "-0.00"
+
+
+def test_a_run_not_yet_made_is_listed_as_not_run_yet():
+    cells = {("unit", "c"): BASE, ("base", "c"): BASE}
+    _, runs, _ = results(cells)
+    runs.loc[0, ["status", "value", "error"]] = ["missing", None, None]
+    report = build_report(_experiment([]), runs, {}, {"name": "quick"})
+    assert "unit / c / seed 0: missing: not run yet" in report.markdown() and "nan" not in report.markdown()

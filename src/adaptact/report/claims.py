@@ -85,7 +85,11 @@ def evaluate_claims(experiment: Experiment, runs: pd.DataFrame, ctx: CheckContex
                 "than_column": other_column, "higher": claim.higher, "metric": claim.metric,
                 "paper_diff": _paper_diff(experiment, claim, ref)}
         if ref is None or claim.row not in mine.index:
-            lines.append({**line, "n": 0, "verdict": "not run", "why": "a compared cell has no finished run"})
+            planned = set(runs["column"])
+            absent = [c for c in dict.fromkeys((claim.column, other_column)) if c not in planned]
+            why = (f"this profile does not run {' or '.join(absent)}" if absent
+                   else "a compared cell has no finished run")
+            lines.append({**line, "n": 0, "verdict": "not run", "why": why})
             continue
         result = compare_cells(runs, (claim.row, claim.column), (ref, other_column), resampling, claim.metric)
         line.update({k: result[k] for k in ("n", "diff", "ci_low", "ci_high", "test", "p", "mde")})
@@ -114,7 +118,7 @@ def _verdict(t: dict) -> tuple[str, str]:
     if t["p_holm"] < ALPHA:
         agrees = (t["diff"] > 0) == bool(t["higher"])
         return ("reproduced" if agrees else "contradicted"), f"Holm p = {t['p_holm']:.3g}"
-    return "undetermined", (f"Holm p = {t['p_holm']:.3g}; could detect {t['mde']:.2f} {unit} "
+    return "undetermined", (f"Holm p = {t['p_holm']:.3g}; could detect {_amount(t['mde'], t['metric'])} {unit} "
                             f"({POWER:.0%} power)")
 
 
@@ -122,6 +126,14 @@ def _num(x: float, digits: int = 2, sign: bool = False) -> str:
     if x is None or not math.isfinite(x):
         return "–"
     return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def _amount(x: float, metric: str, sign: bool = False) -> str:
+    """A difference of ``metric``: accuracy points with 2 decimals, a loss with 3 significant digits (its
+    differences are often below 0.005)."""
+    if metric == "value" or x is None or not math.isfinite(x):
+        return _num(x, sign=sign)
+    return f"{x:+.3g}" if sign else f"{x:.3g}"
 
 
 def _compared(t: pd.Series) -> str:
@@ -147,9 +159,11 @@ def claims_markdown(table: pd.DataFrame) -> str:
              "", "| claim | compared | paper Δ | ours Δ [95 % CI] | n | p (Holm) | MDE | verdict |",
              "|---|---|---|---|---|---|---|---|"]
     for _, t in table.iterrows():
-        ours = "–" if not t["n"] else f"{_num(t['diff'], sign=True)} [{_num(t['ci_low'])}, {_num(t['ci_high'])}]"
+        m = t["metric"]
+        ours = ("–" if not t["n"] else
+                f"{_amount(t['diff'], m, sign=True)} [{_amount(t['ci_low'], m)}, {_amount(t['ci_high'], m)}]")
         lines.append(f"| {t['claim']} | {_compared(t)} | {_num(t['paper_diff'], sign=True)} "
-                     f"| {ours} | {int(t['n'])} | {_num(t['p_holm'], 3)} | {_num(t['mde'])} | "
+                     f"| {ours} | {int(t['n'])} | {_num(t['p_holm'], 3)} | {_amount(t['mde'], m)} | "
                      f"**{t['verdict']}**: {t['why']} |")
     counts = table["verdict"].value_counts()
     lines += ["", "Verdicts: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in
@@ -167,7 +181,7 @@ def paper_claims_markdown(reports: Sequence) -> str:
             continue
         rows = by_paper.setdefault(rep.experiment.paper, [])
         for _, t in table.iterrows():
-            rows.append(f"| {rep.experiment.name} | {t['claim']} | {_num(t['diff'], sign=True)} | "
+            rows.append(f"| {rep.experiment.name} | {t['claim']} | {_amount(t['diff'], t['metric'], sign=True)} | "
                         f"**{t['verdict']}** | {t['why']} |")
     if not by_paper:
         return ""

@@ -158,7 +158,8 @@ class ExperimentReport:
         if len(problems):
             lines += ["", "**Runs that did not finish:**"]
             for _, p in problems.iterrows():
-                first = str(p["error"]).splitlines()[0] if p["error"] else ""
+                error = p["error"] if isinstance(p["error"], str) else ""
+                first = error.splitlines()[0] if error else ("not run yet" if p["status"] == "missing" else "")
                 lines.append(f"- {p['row']} / {p['column']} / seed {p['seed']}: {p['status']}: {first}")
         if self.checks:
             mark = {True: "✔ holds", False: "✘ does not hold", None: "– undecided", VACUOUS: "○ VACUOUS"}
