@@ -72,6 +72,39 @@ def learned_activations(exp: Experiment, records: Sequence[RunRecord], folder: P
 CURVE_PANELS_PER_BAND = 4
 
 
+def _row_style(i: int, rows: int) -> dict:
+    """Row ``i``'s colour and line style: ten colours (tab10) for up to ten rows, else twenty (tab20),
+    the line style changing after each round of colours, so that no two rows look alike."""
+    import matplotlib
+
+    colours = 10 if rows <= 10 else 20
+    cmap = matplotlib.colormaps["tab10" if colours == 10 else "tab20"]
+    return {"color": cmap(i % colours), "ls": ("-", "--", ":", "-.")[(i // colours) % 4]}
+
+
+def _clip_outliers(ax, factor: float = 10.0) -> None:
+    """Keep a few huge values (a diverging first epoch: SLAF's loss reached 1e17) from squashing every
+    other curve of a log panel: the top is set to twice the 98th percentile of the plotted means when
+    the largest is more than ``factor`` times that, and the panel says so."""
+    values = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()] or [[]])
+    values = values[np.isfinite(values) & (values > 0)]
+    if not len(values):
+        return
+    p98 = float(np.percentile(values, 98))
+    if values.max() > factor * p98:
+        ax.set_ylim(values.min() / 1.5, 2 * p98)
+        ax.text(0.98, 0.97, f"clipped: values up to {values.max():.3g}", transform=ax.transAxes, ha="right",
+                va="top", fontsize=6, color="0.3")
+
+
+def _minor_log_label(v: float, _pos: object) -> str:
+    """A minor tick's label on a log axis: the value where its leading digit is 2, 3 or 5, else none."""
+    if v <= 0:
+        return ""
+    lead = round(v / 10 ** math.floor(math.log10(v) + 1e-9), 6)
+    return f"{v:g}" if lead in (2.0, 3.0, 5.0) else ""
+
+
 def training_curves(exp: Experiment, records: Sequence[RunRecord], folder: Path) -> list[Path]:
     """Test accuracy and training loss over epochs, one line per row: the mean over seeds with its 95 %
     confidence band (t-interval over seeds; no band for a single seed).
@@ -79,35 +112,49 @@ def training_curves(exp: Experiment, records: Sequence[RunRecord], folder: Path)
     One pair of panels (accuracy above, loss below) per column, at most
     :data:`CURVE_PANELS_PER_BAND` pairs side by side; more columns wrap to further bands.
     """
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
     groups = by_tags(records, "column", "row")
     cols = ordered(exp, groups, 0, "columns")
     if not cols:
         return []
     per_band = min(len(cols), CURVE_PANELS_PER_BAND)
     bands = math.ceil(len(cols) / per_band)
+    rows = ordered(exp, groups, 1, "rows")
     fig, axes = figure(2 * bands, per_band, 4.0, 2.8)
     for j, col in enumerate(cols):
         band, slot = divmod(j, per_band)
         acc_ax, loss_ax = axes[2 * band][slot], axes[2 * band + 1][slot]
-        for i, row in enumerate(ordered(exp, groups, 1, "rows")):
+        for i, row in enumerate(rows):
             recs = [r for r in groups.get((col, row), []) if r.curves.get("epoch")]
             if not recs:
                 continue
             n = min(len(r.curves["epoch"]) for r in recs)
             epoch = recs[0].curves["epoch"][:n]
             for ax, (key, scale) in zip((acc_ax, loss_ax), (("test_accuracy", 100.0), ("train_loss", 1.0))):
-                band_line(ax, epoch, curve_values(recs, key, n) * scale, label=row, color=f"C{i % 10}",
-                          ls="-" if i < 10 else "--")
+                band_line(ax, epoch, curve_values(recs, key, n) * scale, label=row, **_row_style(i, len(rows)))
         acc_ax.set_title(col, fontsize=9)
         acc_ax.set_ylabel("test accuracy (%)", fontsize=8)
         loss_ax.set_ylabel("training loss", fontsize=8)
         loss_ax.set_xlabel("epoch", fontsize=8)
         loss_ax.set_yscale("log")
+        _clip_outliers(loss_ax)
+        for ax in (acc_ax, loss_ax):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        # plain numbers (0.2, 0.5, 2 rather than 2 x 10^-1); of the minor ticks only 2, 3 and 5 labelled
+        loss_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        loss_ax.yaxis.set_minor_formatter(FuncFormatter(_minor_log_label))
     for k in range(len(cols), bands * per_band):  # empty slots of the last band
         band, slot = divmod(k, per_band)
         axes[2 * band][slot].set_axis_off()
         axes[2 * band + 1][slot].set_axis_off()
-    axes[0][per_band - 1].legend(fontsize=6, loc="lower right")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    for ax in axes.flat:  # every row once, even one that ran in another column only
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="outside lower center", fontsize=6, ncol=max(1, min(len(labels), 3 * per_band)))
     seeds = max(len(v) for v in groups.values())
     fig.suptitle(f"{exp.name}: training curves per epoch\n(mean over up to {seeds} seed(s), band: 95 % CI)",
                  fontsize=9)
