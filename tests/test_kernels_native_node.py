@@ -233,3 +233,13 @@ def test_a_process_that_exits_during_the_build_leaves_no_compiler_and_no_scratch
     else:
         raise AssertionError("the compiler outlived the process")
     assert not list(tmp_path.rglob("native-build-*")) and not list(tmp_path.rglob("adaptact_native_*.so"))
+
+
+def test_a_build_removes_the_scratch_left_by_a_killed_build(monkeypatch, tmp_path):
+    stale = tmp_path / "native-build-old"
+    stale.mkdir()
+    (stale / "native.so").write_bytes(b"half written")
+    monkeypatch.setattr(native_node, "_command", lambda cxx, source, out: ["false"])
+    with pytest.raises(RuntimeError, match="failed"):
+        native_node._compile("false", tmp_path / "adaptact_native_x.so")
+    assert not stale.exists() and not list(tmp_path.glob("native-build-*"))

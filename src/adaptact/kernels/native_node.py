@@ -123,7 +123,11 @@ def _build() -> None:
 
 
 def _compile(cxx: str, target: Path) -> None:
+    """Compile the node into ``target`` (the caller holds the build lock, so no other live process is
+    building: scratch folders left by a killed process are removed first)."""
     log.info("adaptact.kernels: building the C++ autograd node %s (once, about 20 s)", target.name)
+    for stale in target.parent.glob("native-build-*") if fcntl is not None else ():
+        shutil.rmtree(stale, ignore_errors=True)
     _State.scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix="native-build-"))
     try:
         out = _State.scratch / "native.so"
