@@ -18,6 +18,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -48,14 +49,18 @@ struct Prepared {
   bool theta_input;            // theta is passed by the call (no gather: its packing computes)
 };
 
-std::mutex registry_lock;
-std::vector<std::shared_ptr<const Prepared>> registry;
+// The registry: a handle indexes a fixed table of immutable entries that live as long as the process (a
+// call reads its entry without a lock; registration alone is serialised). Python registers at most
+// kernels/native_node.py's HANDLE_LIMIT signatures, this table's size.
+constexpr int64_t kMaxHandles = int64_t{1} << 16;
+std::atomic<const Prepared*> registry[kMaxHandles];
+std::atomic<int64_t> registered{0};
+std::mutex registering;
 
-std::shared_ptr<const Prepared> prepared(int64_t handle) {
-  std::lock_guard<std::mutex> hold(registry_lock);
-  TORCH_CHECK(handle >= 0 && handle < static_cast<int64_t>(registry.size()), "adaptact_native: unknown handle ",
+const Prepared* prepared(int64_t handle) {
+  TORCH_CHECK(handle >= 0 && handle < registered.load(std::memory_order_acquire), "adaptact_native: unknown handle ",
               handle);
-  return registry[handle];
+  return registry[handle].load(std::memory_order_acquire);
 }
 
 at::Tensor as_float32(const at::Tensor& t) {
@@ -99,7 +104,7 @@ at::Tensor run_forward(const Prepared& p, const at::Tensor& x, const at::Tensor&
 struct FusedNode : public torch::autograd::Function<FusedNode> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, int64_t handle, int64_t seed,
                             const c10::optional<at::Tensor>& theta_in, at::TensorList tensors) {
-    std::shared_ptr<const Prepared> p = prepared(handle);
+    const Prepared* p = prepared(handle);
     TORCH_CHECK(static_cast<int64_t>(tensors.size()) == static_cast<int64_t>(p->sizes.size()),
                 "adaptact_native: the call has ", tensors.size(), " tensors, its signature ", p->sizes.size());
     const bool given = theta_in.has_value() && theta_in->defined();
@@ -122,7 +127,7 @@ struct FusedNode : public torch::autograd::Function<FusedNode> {
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const int64_t handle = ctx->saved_data["handle"].toInt();
-    std::shared_ptr<const Prepared> p = prepared(handle);
+    const Prepared* p = prepared(handle);
     const int64_t seed = ctx->saved_data["seed"].toInt();
     std::vector<at::Tensor> tensors = ctx->get_saved_variables();
     const int64_t n = static_cast<int64_t>(tensors.size());
@@ -203,7 +208,7 @@ int64_t prepare(int64_t fwd_rows, int64_t bwd_rows, int64_t fwd_cols, int64_t bw
   TORCH_CHECK(theta_input || identity || (index.has_value() && index->scalar_type() == at::kLong),
               "adaptact_native: a gather needs its int64 index");
   TORCH_CHECK(!columns || (groups > 0 && length % groups == 0), "adaptact_native: a column layout needs C | length");
-  auto p = std::make_shared<Prepared>();
+  auto p = std::make_unique<Prepared>();
   p->fwd_rows = reinterpret_cast<FwdRows>(fwd_rows);
   p->bwd_rows = reinterpret_cast<BwdRows>(bwd_rows);
   p->fwd_cols = reinterpret_cast<FwdCols>(fwd_cols);
@@ -220,9 +225,12 @@ int64_t prepare(int64_t fwd_rows, int64_t bwd_rows, int64_t fwd_cols, int64_t bw
   p->identity = identity;
   p->theta_input = theta_input;
   if (!identity && !theta_input) p->index = index->contiguous();
-  std::lock_guard<std::mutex> hold(registry_lock);
-  registry.push_back(std::move(p));
-  return static_cast<int64_t>(registry.size()) - 1;
+  std::lock_guard<std::mutex> hold(registering);
+  const int64_t handle = registered.load(std::memory_order_relaxed);
+  TORCH_CHECK(handle < kMaxHandles, "adaptact_native: ", kMaxHandles, " signatures prepared, no room for more");
+  registry[handle].store(p.release(), std::memory_order_release);
+  registered.store(handle + 1, std::memory_order_release);
+  return handle;
 }
 
 at::Tensor call(int64_t handle, int64_t seed, const c10::optional<at::Tensor>& theta, at::TensorList tensors) {
