@@ -279,3 +279,16 @@ def test_a_run_not_yet_made_is_listed_as_not_run_yet():
     runs.loc[0, ["status", "value", "error"]] = ["missing", None, None]
     report = build_report(_experiment([]), runs, {}, {"name": "quick"})
     assert "unit / c / seed 0: missing: not run yet" in report.markdown() and "nan" not in report.markdown()
+
+
+def test_the_best_of_several_rows_is_never_a_row_with_diverged_seeds():
+    """pau-mnist-fmnist (issue 11): SLAF diverged in 4 of 5 F-MNIST seeds; its one survivor must not make it
+    'the best baseline' (a row with diverged seeds has no mean, as the paper's NaNs)."""
+    claims = [C.Claim("unit above the best", "unit", "c", ("base", "other"))]
+    cells = {("base", "c"): BASE, ("other", "c"): [b + 2 for b in BASE], ("unit", "c"): [b + 1 for b in BASE]}
+    ctx, runs, _ = results(cells)
+    diverged = (runs["row"] == "other") & (runs["seed"] >= 1)
+    runs.loc[diverged, ["status", "value", "error"]] = ["diverged", None, "the loss is nan"]
+    t = evaluate_claims(_experiment(claims), runs, ctx).iloc[0]
+    assert t["than"] == "base" and t["diff"] == pytest.approx(1.0)
+    assert "not eligible as the best: other (4 of 5 runs unfinished)" in t["why"]

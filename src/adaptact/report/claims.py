@@ -48,6 +48,12 @@ def _cell_means(runs: pd.DataFrame, column: str, metric: str) -> pd.Series:
     return ok.groupby("row", sort=False)[metric].mean().dropna()  # table order: ties go to the first row
 
 
+def _unfinished_rows(runs: pd.DataFrame, column: str) -> dict[str, tuple[int, int]]:
+    """Rows of ``column`` with a run that did not finish: row -> (unfinished, planned)."""
+    cells = runs[runs["column"] == column].groupby("row", sort=False)["status"]
+    return {row: (int((s != "ok").sum()), len(s)) for row, s in cells if (s != "ok").any()}
+
+
 def _reference(claim: Claim, candidates: dict[str, float]) -> str | None:
     """The row a claim is compared with: ``than`` itself, or the best of ``than`` against the claim."""
     if isinstance(claim.than, str):
@@ -78,7 +84,15 @@ def evaluate_claims(experiment: Experiment, runs: pd.DataFrame, ctx: CheckContex
     lines = []
     for claim in experiment.claims:
         other_column = claim.than_column or claim.column
-        ref = _reference(claim, _cell_means(runs, other_column, claim.metric).to_dict())
+        candidates = _cell_means(runs, other_column, claim.metric).to_dict()
+        left_out = {}
+        if not isinstance(claim.than, str):
+            # the best of several rows is chosen among rows whose every run finished: a row with diverged
+            # (or missing) seeds has no mean, as the papers' NaNs, and is not crowned on its survivors
+            left_out = {r: n for r, n in _unfinished_rows(runs, other_column).items()
+                        if r in claim.than and r in candidates}
+            candidates = {r: v for r, v in candidates.items() if r not in left_out}
+        ref = _reference(claim, candidates)
         mine = _cell_means(runs, claim.column, claim.metric)
         than = ref or (claim.than if isinstance(claim.than, str) else f"the best of {len(claim.than)} rows")
         line = {"claim": claim.text, "row": claim.row, "column": claim.column, "than": than,
@@ -102,11 +116,15 @@ def evaluate_claims(experiment: Experiment, runs: pd.DataFrame, ctx: CheckContex
         elif reason:
             line.update(verdict="vacuous", why=reason, p=math.nan)
         lines.append(line)
+        if left_out:
+            line["left_out"] = "; not eligible as the best: " + ", ".join(
+                f"{r} ({u} of {n} runs unfinished)" for r, (u, n) in left_out.items())
     adjusted = holm([line.get("p", math.nan) for line in lines])
     for line, p_holm in zip(lines, adjusted):
         line["p_holm"] = p_holm
         if "verdict" not in line:
             line["verdict"], line["why"] = _verdict(line)
+        line["why"] += line.pop("left_out", "")
     return pd.DataFrame(lines, columns=CLAIM_COLUMNS)
 
 
