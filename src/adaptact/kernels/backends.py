@@ -270,13 +270,13 @@ def _fast_cpu_call(family: str, args: tuple, kwargs: dict) -> Optional[Callable[
         theta = ready.theta(*args, **kwargs)
         if not isinstance(theta, Tensor):
             return None
-    call = ready.call._replace(seed=draw_seed(ready.call.program)) if ready.seeded else ready.call
+    seed = draw_seed(ready.call.program) if ready.seeded else 0
     if native_node.enabled():
         if ready.native is None:
             ready.native = native_node.prepare(ready.call, tensors, theta)
         if ready.native is not None:
-            return partial(native_node.apply, ready.native, call.seed, theta, tensors)
-    return partial(FusedUnit.apply, call, theta, *tensors)
+            return partial(native_node.apply, ready.native, seed, theta, tensors)
+    return partial(FusedUnit.apply, ready.call._replace(seed=seed) if ready.seeded else ready.call, theta, *tensors)
 
 
 def _reference_prepare(reference: Callable[..., Tensor], *args: Any, **kwargs: Any) -> Prepared:

@@ -49,7 +49,7 @@ except ImportError:  # not POSIX: no lock; parallel processes may each build it 
 
 from adaptact.cachedir import write_bytes_atomic
 from adaptact.kernels import c_engine
-from adaptact.kernels.c_build import cache_dir, library_problem
+from adaptact.kernels.c_build import _fingerprint, _sidecar, cache_dir, library_problem
 from adaptact.kernels.fused import FusedCall, Layout, _differentiable_grads
 
 __all__ = ["apply", "enabled", "prepare", "problem", "ready", "set_enabled", "wait"]
@@ -137,9 +137,7 @@ def _compile(cxx: str, target: Path) -> None:
         if _State.process.returncode != 0:
             raise RuntimeError(f"{cxx} failed: {(err.strip().splitlines() or ['(no message)'])[-1]}")
         os.replace(out, target)
-        data = target.read_bytes()
-        sidecar = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-        write_bytes_atomic(target.with_name(target.name + ".json"), json.dumps(sidecar).encode())
+        write_bytes_atomic(_sidecar(target), json.dumps(_fingerprint(target)).encode())
     finally:
         _State.process = None
         shutil.rmtree(_State.scratch, ignore_errors=True)
