@@ -292,3 +292,20 @@ def test_the_best_of_several_rows_is_never_a_row_with_diverged_seeds():
     t = evaluate_claims(_experiment(claims), runs, ctx).iloc[0]
     assert t["than"] == "base" and t["diff"] == pytest.approx(1.0)
     assert "not eligible as the best: other (4 of 5 runs unfinished)" in t["why"]
+
+
+def test_the_report_ranks_and_bolds_only_cells_whose_every_run_finished():
+    """The survivor of a mostly diverged row is not ranked first, not bold, not the best fixed baseline, and
+    the report names the cell it left out."""
+    cells = {("base", "c"): BASE, ("other", "c"): [b + 5 for b in BASE], ("unit", "c"): [b + 1 for b in BASE]}
+    _, runs, records = results(cells)
+    diverged = (runs["row"] == "other") & (runs["seed"] >= 1)
+    runs.loc[diverged, ["status", "value", "error"]] = ["diverged", None, "the loss is nan"]
+    report = build_report(_experiment([]), runs, {"name": "quick", "seeds": 5}, {}, records)
+    ranks = report.ranks.set_index("row")["mean_rank"].to_dict()
+    assert ranks == {"unit": 1.0, "base": 2.0}
+    long = report.long().set_index("row")
+    assert math.isnan(long.loc["other", "rank"]) and long.loc["unit", "rank"] == 1.0
+    assert list(report.tests["baseline"]) == ["base"]  # own baseline only: the best fixed one is also base
+    text = report.markdown()
+    assert "other in c (4 of 5)" in text and "**85.00" not in text and "**81.24 ± 0.25**" in text

@@ -10,8 +10,8 @@ import pytest
 from scipy import stats as sps
 
 from adaptact.report.stats import (
-    baseline_comparisons, holm, mean_interval, mean_ranks, minimum_detectable_effect, ordering_agreement,
-    paired_difference, rank_block, summarize, two_sided_power,
+    baseline_comparisons, finished_cells, holm, mean_interval, mean_ranks, minimum_detectable_effect,
+    ordering_agreement, paired_difference, rank_block, summarize, two_sided_power,
 )
 
 A = [91.0, 92.5, 90.0, 93.0, 91.5]
@@ -147,3 +147,17 @@ def test_each_unit_is_tested_against_its_baseline_and_the_best_fixed_one():
     assert tests == [("PAU", "own baseline", "ReLU", "c"), ("PAU", "best fixed baseline", "ELU", "c"),
                      ("PReLU", "own baseline", "ReLU", "c"), ("PReLU", "best fixed baseline", "ELU", "c"),
                      ("PAU", "own baseline", "ReLU", "d")]  # in d the best fixed one is its own: tested once
+
+
+def test_a_cell_with_unfinished_runs_is_neither_ranked_nor_the_best_fixed_baseline():
+    """PAU's Fashion-MNIST SLAF: 4 of 5 seeds diverged; the one survivor's mean (above every other row) must
+    not rank it first nor make it "the best fixed baseline"."""
+    s = _summary({("ReLU", "c"): 90.0, ("SLAF", "c"): 99.0, ("ELU", "c"): 92.0, ("PAU", "c"): 93.0})
+    s["not_ok"] = [0, 4, 0, 0]
+    assert list(finished_cells(s)["row"]) == ["ReLU", "ELU", "PAU"]
+    rows, columns = rank_block(s)
+    assert rows == ["ReLU", "ELU", "PAU"] and columns == ["c"]
+    ranks = mean_ranks(s, rows, columns).set_index("row")["mean_rank"]
+    assert ranks.to_dict() == {"ReLU": 3.0, "ELU": 2.0, "PAU": 1.0}
+    tests = baseline_comparisons(s, [("PAU", "ReLU")], fixed=["ReLU", "SLAF", "ELU"])
+    assert tests == [("PAU", "own baseline", "ReLU", "c"), ("PAU", "best fixed baseline", "ELU", "c")]

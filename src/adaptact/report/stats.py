@@ -23,9 +23,9 @@ from scipy import integrate, optimize
 from scipy import stats as sps
 
 __all__ = [
-    "ALPHA", "LEVEL", "POWER", "baseline_comparisons", "compare_cells", "holm", "mean_interval", "mean_ranks",
-    "minimum_detectable_effect", "ordering_agreement", "paired_difference", "paired_tests", "rank_block",
-    "summarize", "two_sided_power",
+    "ALPHA", "LEVEL", "POWER", "baseline_comparisons", "compare_cells", "finished_cells", "holm", "mean_interval",
+    "mean_ranks", "minimum_detectable_effect", "ordering_agreement", "paired_difference", "paired_tests",
+    "rank_block", "summarize", "two_sided_power",
 ]
 
 ALPHA = 0.05  #: two-sided significance level of every test
@@ -217,13 +217,18 @@ def baseline_comparisons(summary: pd.DataFrame, pairs: Sequence[tuple[str, str]]
     """The tests of each unit of ``pairs`` (unit, its own baseline) in each column: against its own baseline,
     and against the best (highest mean) of the ``fixed`` rows in that column when that is another row.
 
+    The best is chosen among the cells whose every run finished (:func:`finished_cells`): a fixed row with
+    diverged or missing seeds is not crowned on its survivors.
+
     Returns ``(unit, kind, baseline, column)`` with kind ``own baseline`` or ``best fixed baseline``.
     """
     s = summary[summary["n"] > 0]
+    complete = finished_cells(summary)
     out = []
     for col in dict.fromkeys(s["column"]):
         here = s[s["column"] == col].set_index("row")["mean"]
-        candidates = here[here.index.isin(fixed)]
+        whole = complete[complete["column"] == col].set_index("row")["mean"]
+        candidates = whole[whole.index.isin(fixed)]
         best = candidates.idxmax() if len(candidates) else None
         for unit, base in pairs:
             if unit not in here.index:
@@ -238,13 +243,24 @@ def baseline_comparisons(summary: pd.DataFrame, pairs: Sequence[tuple[str, str]]
 # ---------------------------------------------------------------------------------------------- ranks
 
 
+def finished_cells(summary: pd.DataFrame) -> pd.DataFrame:
+    """The cells of a :func:`summarize` table whose every planned run finished (a mean, and ``not_ok`` = 0).
+
+    A cell with a diverged, failed or missing seed has a mean over its survivors only, which flatters it
+    (the papers print NaN for such a cell); rankings and "the best of several rows" use these cells only.
+    """
+    s = summary.dropna(subset=["mean"])
+    return s[s["not_ok"] == 0] if "not_ok" in s else s
+
+
 def rank_block(summary: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """The largest block of rows x columns in which every cell has a mean: ranks over it compare like with like.
+    """The largest block of rows x columns in which every cell finished all its runs (:func:`finished_cells`):
+    ranks over it compare like with like.
 
     Candidates are the row sets of the columns; each is paired with every column that holds all its rows;
     the block with the most cells wins (ties: more rows). Returns (rows, columns) in table order.
     """
-    s = summary.dropna(subset=["mean"])
+    s = finished_cells(summary)
     columns = list(dict.fromkeys(s["column"]))
     present = {c: set(s[s["column"] == c]["row"]) for c in columns}
     best: tuple[int, int, frozenset, list] = (0, 0, frozenset(), [])

@@ -17,8 +17,8 @@ from adaptact.experiments.base import Experiment
 from adaptact.experiments.checks import VACUOUS, CheckContext
 from adaptact.report.claims import claims_markdown, evaluate_claims
 from adaptact.report.stats import (
-    ALPHA, LEVEL, POWER, TEST_COLUMNS, baseline_comparisons, compare_cells, holm, mean_ranks, ordering_agreement,
-    rank_block, summarize,
+    ALPHA, LEVEL, POWER, TEST_COLUMNS, baseline_comparisons, compare_cells, finished_cells, holm, mean_ranks,
+    ordering_agreement, rank_block, summarize,
 )
 
 __all__ = ["AggregateReport", "ExperimentReport", "build_report", "paper_agreement", "resampling_ratio", "unit_tests"]
@@ -62,7 +62,8 @@ class ExperimentReport:
     def long(self) -> pd.DataFrame:
         """One line per (row, column): ours (n, mean, se, std, best, rank) and the paper's number and the difference."""
         s = self.summary.copy()
-        s["rank"] = s.groupby("column")["mean"].rank(ascending=False, method="average")
+        finished = s.index.isin(finished_cells(s).index)  # a cell with unfinished runs is not ranked
+        s["rank"] = s["mean"].where(finished).groupby(s["column"]).rank(ascending=False, method="average")
         paper = [self.experiment.published.get((r, c)) for r, c in zip(s["row"], s["column"])]
         s["paper"] = [p.value if p else math.nan for p in paper]
         s["paper_spread"] = [p.spread if p and p.spread is not None else math.nan for p in paper]
@@ -95,7 +96,8 @@ class ExperimentReport:
                  f"Paper: {e.paper}, {e.source}. Metric: test accuracy (%), "
                  f"{self.profile.get('selection', 'final')} selection; profile **{self.profile.get('name')}**, "
                  f"{self.profile.get('seeds')} seed(s). Ours: mean ± standard error over seeds "
-                 "(a single value where there is one seed); **bold** = best in the column; "
+                 "(a single value where there is one seed); **bold** = best in the column (of the cells whose every "
+                 "run finished); "
                  "paper = the published number, Δ = ours − paper.", ""]
         if self.profile.get("name") != "full" and e.published:
             lines += ["*This profile trains smaller or shorter than the paper (see the experiment's spec), so Δ "
@@ -111,7 +113,8 @@ class ExperimentReport:
         header.append("mean rank")
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         summ = self.summary.set_index(["row", "column"])
-        best = {c: summ.xs(c, level="column")["mean"].max() for c in cols}
+        finished = finished_cells(self.summary)
+        best = {c: finished[finished["column"] == c]["mean"].max() for c in cols}
         ranks = self.ranks.set_index("row")["mean_rank"] if len(self.ranks) else pd.Series(dtype=float)
         best_rank = ranks.min() if len(ranks) else math.nan
         for r in rows:
@@ -120,7 +123,7 @@ class ExperimentReport:
                 if (r, c) in summ.index:
                     x = summ.loc[(r, c)]
                     text = _cell(x["mean"], x["se"], int(x["n"]))
-                    if x["n"] and x["mean"] == best[c]:
+                    if x["n"] and not x["not_ok"] and x["mean"] == best[c]:
                         text = f"**{text}**"
                     if x["not_ok"]:
                         text += f" ({int(x['not_ok'])} not finished)"
@@ -171,13 +174,26 @@ class ExperimentReport:
             lines += ["", f"*What this profile should show:* {self.profile['expect']}"]
         return "\n".join(lines) + "\n"
 
+    def _unfinished_note(self) -> str:
+        """The cells that did not finish all their runs, named (they are kept out of the ranks and out of "the
+        best" of several rows), or ''."""
+        s = self.summary[self.summary["not_ok"] > 0]
+        if not len(s):
+            return ""
+        cells = [f"{r} in {c} ({int(u)} of {int(n + u)})"
+                 for r, c, n, u in zip(s["row"], s["column"], s["n"], s["not_ok"])]
+        return " Cells with unfinished runs (not ranked, never 'the best'): " + "; ".join(cells) + "."
+
     def _rank_note(self) -> str:
         rows, cols = self.rank_rows or [], self.rank_columns or []
         every = set(self.summary.dropna(subset=["mean"])["row"])
         if set(rows) == every and set(cols) == set(self._columns()):
             return "Mean rank: the per-column rank (1 = best) averaged over the columns run here."
-        return (f"Mean rank: the per-column rank (1 = best) over a common set of rows, {', '.join(rows)}, averaged "
-                f"over the columns that ran them all: {', '.join(cols)} (other rows: –).")
+        if not rows:
+            return "Mean rank: no common set of rows whose every run finished." + self._unfinished_note()
+        return (f"Mean rank: the per-column rank (1 = best) over a common set of rows whose every run finished, "
+                f"{', '.join(rows)}, averaged over the columns that ran them all: {', '.join(cols)} (other rows: –)."
+                + self._unfinished_note())
 
     def _ci_markdown(self) -> str:
         s = self.summary[self.summary["n"] > 1]
@@ -215,7 +231,8 @@ class ExperimentReport:
                  f"paired by seed ({test}; {LEVEL_TEXT} CI of the mean difference). Holm's correction over the family "
                  f"of all {int(self.tests['p'].notna().sum())} unit-vs-baseline tests of this table with a p-value. "
                  f"MDE: the smallest difference these pairs detect with {POWER:.0%} power at α = {ALPHA} (from the "
-                 "observed variance of the differences).", "",
+                 "observed variance of the differences). The best fixed baseline is chosen among the cells whose "
+                 "every run finished.", "",
                  "| unit | against | baseline | column | n | mean Δ (pp) [95 % CI] | p | p (Holm) | MDE (pp) |",
                  "|---|---|---|---|---|---|---|---|---|"]
         for _, t in self.tests.iterrows():
