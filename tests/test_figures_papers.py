@@ -107,6 +107,25 @@ def test_confidence_band_is_scipys_t_interval():
     assert np.array_equal(one[1], one[2])
 
 
+def test_a_band_is_cut_to_the_quantitys_domain_and_a_log_panel_fits_its_means():
+    """Two seeds at 90 and 99.9 %: the t-interval reaches past 100 %; the band stops there. A loss band
+    reaching 0 does not stretch a log panel down to it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, (ax, log_ax) = plt.subplots(1, 2)
+    figures_common.band_line(ax, [1, 2], np.array([[90.0, 95.0], [99.9, 96.0]]), color="C0", domain=(0.0, 100.0))
+    (band,) = ax.collections
+    assert band.get_paths()[0].vertices[:, 1].max() == pytest.approx(100.0)
+    figures_common.band_line(log_ax, [1, 2], np.array([[0.1, 0.2], [0.5, 0.25]]), color="C0")
+    log_ax.set_yscale("log")
+    plots._fit_to_means(log_ax)
+    assert log_ax.get_ylim() == pytest.approx((0.225 / 1.5, 0.3 * 1.5))  # the means: 0.3 and 0.225
+    plt.close(fig)
+
+
 def test_input_ranges_are_the_units_per_channel_input_extremes():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 3), aa.create("agumbel", num_features=3), nn.Linear(3, 2), aa.create("pau"))

@@ -90,11 +90,16 @@ def curve_values(records: Sequence[RunRecord], key: str, n: int) -> np.ndarray:
 
 
 def band_line(ax, x, values: np.ndarray, *, color: str, label: str | None = None, lw: float = 1.2,
-              ls: str = "-", alpha: float = 0.2):
-    """Draw the mean of ``values`` (runs x points) over ``x`` with its confidence band; return the line."""
+              ls: str = "-", alpha: float = 0.2, domain: tuple[float, float] | None = None):
+    """Draw the mean of ``values`` (runs x points) over ``x`` with its confidence band; return the line.
+
+    ``domain`` (low, high): the values the quantity can take (an accuracy in %: 0 to 100); the band is
+    cut to it (a t-interval over two seeds easily reaches past 100 %)."""
     mean, low, high = mean_and_ci(values)
     (line,) = ax.plot(x, mean, color=color, label=label, lw=lw, ls=ls)
     if np.asarray(values).shape[0] > 1:
+        if domain is not None:
+            low, high = np.clip(low, *domain), np.clip(high, *domain)
         ax.fill_between(x, low, high, color=color, alpha=alpha, lw=0)
     return line
 

@@ -97,6 +97,16 @@ def _clip_outliers(ax, factor: float = 10.0) -> None:
                 va="top", fontsize=6, color="0.3")
 
 
+def _fit_to_means(ax, margin: float = 1.5) -> None:
+    """Fit a log panel's height to its mean curves (``margin`` times beyond the smallest and largest), so that
+    a wide band (a t-interval over two seeds, whose lower end can reach 0) does not flatten every curve; a
+    band that reaches further is cut by the panel's edge."""
+    values = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()] or [[]])
+    values = values[np.isfinite(values) & (values > 0)]
+    if len(values):
+        ax.set_ylim(values.min() / margin, values.max() * margin)
+
+
 def _minor_log_label(v: float, _pos: object) -> str:
     """A minor tick's label on a log axis: the value where its leading digit is 2, 3 or 5, else none."""
     if v <= 0:
@@ -131,13 +141,16 @@ def training_curves(exp: Experiment, records: Sequence[RunRecord], folder: Path)
                 continue
             n = min(len(r.curves["epoch"]) for r in recs)
             epoch = recs[0].curves["epoch"][:n]
-            for ax, (key, scale) in zip((acc_ax, loss_ax), (("test_accuracy", 100.0), ("train_loss", 1.0))):
-                band_line(ax, epoch, curve_values(recs, key, n) * scale, label=row, **_row_style(i, len(rows)))
+            for ax, key, scale, domain in ((acc_ax, "test_accuracy", 100.0, (0.0, 100.0)),
+                                           (loss_ax, "train_loss", 1.0, None)):
+                band_line(ax, epoch, curve_values(recs, key, n) * scale, label=row, domain=domain,
+                          **_row_style(i, len(rows)))
         acc_ax.set_title(col, fontsize=9)
         acc_ax.set_ylabel("test accuracy (%)", fontsize=8)
         loss_ax.set_ylabel("training loss", fontsize=8)
         loss_ax.set_xlabel("epoch", fontsize=8)
         loss_ax.set_yscale("log")
+        _fit_to_means(loss_ax)
         _clip_outliers(loss_ax)
         for ax in (acc_ax, loss_ax):
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -175,14 +175,15 @@ class ExperimentReport:
         return "\n".join(lines) + "\n"
 
     def _unfinished_note(self) -> str:
-        """The cells that did not finish all their runs, named (they are kept out of the ranks and out of "the
-        best" of several rows), or ''."""
-        s = self.summary[self.summary["not_ok"] > 0]
-        if not len(s):
-            return ""
+        """The cells with some runs finished and some not, named (their mean is over the survivors: they are
+        kept out of the ranks and out of "the best" of several rows), and the count of cells with none, or ''."""
+        unfinished = self.summary[self.summary["not_ok"] > 0]
+        s = unfinished[unfinished["n"] > 0]
         cells = [f"{r} in {c} ({int(u)} of {int(n + u)})"
                  for r, c, n, u in zip(s["row"], s["column"], s["n"], s["not_ok"])]
-        return " Cells with unfinished runs (not ranked, never 'the best'): " + "; ".join(cells) + "."
+        text = " Cells with unfinished runs (not ranked, never 'the best'): " + "; ".join(cells) + "." if cells else ""
+        empty = len(unfinished) - len(s)
+        return text + (f" Cells without a finished run: {empty}." if empty else "")
 
     def _rank_note(self) -> str:
         rows, cols = self.rank_rows or [], self.rank_columns or []
@@ -192,7 +193,7 @@ class ExperimentReport:
         if not rows:
             return "Mean rank: no common set of rows whose every run finished." + self._unfinished_note()
         return (f"Mean rank: the per-column rank (1 = best) over a common set of rows whose every run finished, "
-                f"{', '.join(rows)}, averaged over the columns that ran them all: {', '.join(cols)} (other rows: –)."
+                f"{', '.join(rows)}, averaged over the columns that ran them all: {'; '.join(cols)} (other rows: –)."
                 + self._unfinished_note())
 
     def _ci_markdown(self) -> str:
