@@ -176,12 +176,14 @@ def agumbel_formula() -> Formula:
     r"""Adaptive Gumbel :math:`f = -\mathrm{expm1}(-w)`, :math:`w = e^{-\rho} \mathrm{softplus}(z)`, :math:`z = x+\rho`.
 
     As in :func:`adaptact.functional.agumbel`, for any finite :math:`x, \rho`:
-    :math:`w = \min(s\,e^{-\rho}, 10^{30})` for :math:`z \ge 0`, :math:`w = e^{-\rho} \log(1+t)` for
-    :math:`-80 \le z < 0` and :math:`w = e^{x}` below (where :math:`\log(1+t)/t = 1` in float32),
+    :math:`w = \min(s\,e^{-\rho}, 10^{30})` for :math:`z \ge -80` (where :math:`z < 0`, :math:`s = \log(1+t)`
+    exactly; the cap acts only where :math:`f = 1` and :math:`e\,w = 0`) and :math:`w = e^{x}` below (where
+    :math:`\log(1+t)/t = 1` in float32),
     with :math:`s = \max(z, 0) + \log(1 + t)`, :math:`t = e^{-|z|}`, and :math:`e^{-\rho}` applied
     as :math:`e^{-\rho/2}` twice, capped at :math:`e^{44}` (the cap acts only where :math:`w > e^8`
     and :math:`f = 1`): no overflow, and no underflow for :math:`|\rho| < 174`. With :math:`e = e^{-w} = 1 - f`
-    and :math:`\sigma(z)/s = 1/((1+t)\,[s \text{ or } \log(1+t)/t])`:
+    and :math:`\sigma(z)/s = [1 \text{ or } t] / ((1+t)\,[s \text{ or } \log(1+t)])` (the second forms where
+    :math:`z < 0`; one division):
     :math:`f_x = e\,w\,\sigma(z)/s` and :math:`f_\rho = e\,w\,(\sigma(z)/s - 1)`
     (:math:`e\,w` is 0, never :math:`0 \cdot \infty`, once :math:`w` is large).
     """
@@ -192,15 +194,19 @@ def agumbel_formula() -> Formula:
             # one exponential: t = e^{-|z|} where z >= -80; below, t is negligible and e^x is taken instead
             # k2 = e^{-rho/2} (capped at e^44), applied twice: w = e^{-rho} s for |rho| up to 174
             ("k2", "exp(min(-0.5 * rho, 44.0))"), ("z", "x + rho"), ("mid", "z >= -80.0"),
-            ("ee", "exp(min(where(mid, -abs(z), x), 88.0))"), ("t", "where(mid, ee, 0.0)"),
+            ("ee", "exp(min(where(mid, -abs(z), x), 88.0))"), ("t", "where(mid, ee, 1.0e-30)"),
             ("lp", "log1p(t)"), ("s", "max(z, 0.0) + lp"),
-            ("ratio", "where(t > 1.0e-30, lp / max(t, 1.0e-30), 1.0)"),
-            ("w", "where(z >= 0.0, min(s * k2 * k2, 1.0e30), where(mid, lp * k2 * k2, ee))"),
+            # s = lp exactly where z < 0, so one product serves both sides of z = 0
+            ("w", "where(mid, min(s * k2 * k2, 1.0e30), ee)"),
             ("m", "expm1(-w)"), ("f", "-m"),
         ),
         (
-            ("we", "w * (m + 1.0)"), ("rs", "1.0 / ((1.0 + t) * where(z >= 0.0, s, ratio))"),
-            ("dx", "we * rs"), ("d_rho", "we * (rs - 1.0)"),
+            # sigma(z)/s = [1 or t] / ((1 + t) [s or lp]) (the second forms where z < 0): one division. t is
+            # never 0 (at least e^-80; 1e-30 where z < -80, where only this quotient reads it), and below
+            # t = 2^-24 every backend's log1p returns t itself (t^2/2 is under half an ulp of t): the quotient
+            # is 1 / (1 + t) there, as log(1+t)/t rounds to 1
+            ("neg", "z < 0.0"), ("rs", "where(neg, t, 1.0) / ((1.0 + t) * where(neg, lp, s))"),
+            ("we", "w * (m + 1.0)"), ("dx", "we * rs"), ("d_rho", "we * (rs - 1.0)"),
         ),
     )
 
