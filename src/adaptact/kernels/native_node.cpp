@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -67,10 +68,28 @@ at::Tensor as_float32(const at::Tensor& t) {
   return t.scalar_type() == at::kFloat && t.is_contiguous() ? t : t.to(at::kFloat).contiguous();
 }
 
+// Whether every parameter tensor of the call is float32 and contiguous (then packing and unpacking copy
+// their floats directly, without a tensor operation per parameter).
+bool plain_parameters(const Prepared& p, const at::TensorList& tensors) {
+  for (int64_t i = 0; i < static_cast<int64_t>(tensors.size()); ++i)
+    if (i != p.x_index && (tensors[i].scalar_type() != at::kFloat || !tensors[i].is_contiguous())) return false;
+  return true;
+}
+
 at::Tensor pack(const Prepared& p, const at::TensorList& tensors) {
   if (p.single >= 0) {
     const at::Tensor& t = tensors[p.single];
     if (t.scalar_type() == at::kFloat && t.is_contiguous()) return t.view({p.groups, p.width});
+  }
+  if (p.identity && plain_parameters(p, tensors)) {  // the concatenation, as one copy per parameter
+    at::Tensor theta = at::empty({p.groups, p.width}, tensors[p.x_index].options().dtype(at::kFloat));
+    float* to = theta.data_ptr<float>();
+    for (int64_t i = 0; i < static_cast<int64_t>(tensors.size()); ++i) {
+      if (i == p.x_index) continue;
+      std::memcpy(to, tensors[i].data_ptr<float>(), sizeof(float) * static_cast<size_t>(p.sizes[i]));
+      to += p.sizes[i];
+    }
+    return theta;
   }
   std::vector<at::Tensor> parts;
   for (int64_t i = 0; i < static_cast<int64_t>(tensors.size()); ++i)
@@ -178,6 +197,20 @@ struct FusedNode : public torch::autograd::Function<FusedNode> {
       const auto dtype = static_cast<at::ScalarType>(ctx->saved_data["theta_dtype"].toInt());
       at::Tensor d = dtheta.to(at::kFloat);
       out[2] = d.scalar_type() == dtype ? d : d.to(dtype);
+    } else if (need_theta && p->identity && plain_parameters(*p, tensors)) {
+      // each needed parameter's gradient rounded from its slice of the float64 sums (as .to(float) rounds)
+      at::Tensor sums = dtheta.contiguous();
+      const double* from = sums.data_ptr<double>();
+      for (int64_t i = 0; i < n; ++i) {
+        if (i == p->x_index) continue;
+        if (needed[i]) {
+          at::Tensor g = at::empty(tensors[i].sizes(), tensors[i].options());
+          float* to = g.data_ptr<float>();
+          for (int64_t k = 0; k < p->sizes[i]; ++k) to[k] = static_cast<float>(from[k]);
+          out[T + i] = g;
+        }
+        from += p->sizes[i];
+      }
     } else if (need_theta) {
       at::Tensor flat = dtheta.to(at::kFloat).contiguous().view(-1);
       if (!p->identity) {
