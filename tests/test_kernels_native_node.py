@@ -169,12 +169,44 @@ def test_switched_off_the_served_calls_take_the_python_node(native):
 
 
 def test_a_bad_registration_is_refused_with_a_clear_message(native):
+    prepare = torch.ops.adaptact_native.prepare
     with pytest.raises(RuntimeError, match="x_index out of range"):
-        torch.ops.adaptact_native.prepare(0, 0, 0, 0, False, 1, 1, 1, 1, 1, 5, [0, 1], -1, True, None, False)
+        prepare(0, 0, 0, 0, False, 1, 1, 1, 1, 1, 5, [0, 1], -1, True, None, False, "", -1, -1, 1e-12)
     with pytest.raises(RuntimeError, match="needs its int64 index"):
-        torch.ops.adaptact_native.prepare(0, 0, 0, 0, False, 1, 1, 1, 1, 1, 0, [0, 1], -1, False, None, False)
+        prepare(0, 0, 0, 0, False, 1, 1, 1, 1, 1, 0, [0, 1], -1, False, None, False, "", -1, -1, 1e-12)
+    with pytest.raises(RuntimeError, match="unknown normalization 'bogus'"):
+        prepare(0, 0, 0, 0, False, 1, 1, 1, 1, 1, 0, [0, 1], -1, True, None, True, "bogus", 1, -1, 1e-12)
+    for weights, params in ((0, -1), (2, -1), (1, 1), (-1, -1)):  # the input, out of range, twice, absent
+        with pytest.raises(RuntimeError, match="computed theta needs its weights"):
+            prepare(0, 0, 0, 0, False, 1, 1, 1, 1, 1, 0, [0, 1], -1, True, None, True, "softmax", weights, params,
+                    1e-12)
     with pytest.raises(RuntimeError, match="unknown handle"):
         torch.ops.adaptact_native.call(10**9, 0, None, [torch.randn(3)])
+
+
+@pytest.mark.parametrize("name", ["adact", "abu_soft", "abu_nrm", "abu_abs", "abu_pos"])  # plain ABU: a gather
+def test_a_blend_served_by_the_cpp_node_makes_its_theta_there(native, name, monkeypatch):
+    """After the first call no Python packing runs (the C++ node computes the normalised weights with the
+    same torch operations: the bit test above); with the node off, the Python packing serves again."""
+    monkeypatch.setattr(backends, "_PLANS", {})
+    unit, x = aa.create(name, num_features=3), torch.randn(4, 3, 8, requires_grad=True)
+    unit(x).sum().backward()  # first call: served by the general path
+    calls = []
+    original = backends.THETAS["blend"]
+    monkeypatch.setitem(backends.THETAS, "blend", lambda *a, **k: calls.append(1) or original(*a, **k))
+    ready = next(v for k, v in backends._PLANS.items() if k[0] is backends._READY)
+    assert ready.theta is original and ready.native is None
+    monkeypatch.setattr(ready, "theta", backends.THETAS["blend"])
+    for _ in range(2):
+        y = unit(x)
+        y.sum().backward()
+    assert _fused_node(y) == "CppFunction" and ready.packs and len(calls) == 1  # the call that prepared
+    was = native_node.set_enabled(False)
+    try:
+        y = unit(x)
+    finally:
+        native_node.set_enabled(was)
+    assert _fused_node(y) == "FusedUnitBackward" and len(calls) == 2
 
 
 @needs_c

@@ -32,7 +32,7 @@ from adaptact.kernels.dispatch import (
 from adaptact.kernels.fused import (
     Engine, FusedCall, FusedUnit, Gather, ReferenceCall, draw_seed, engine_input, run, same_dtype, tensor_arguments,
 )
-from adaptact.kernels.lowering import LOWERINGS, THETAS, Lowered
+from adaptact.kernels.lowering import LOWERINGS, THETA_INPUTS, THETAS, Lowered
 from adaptact.kernels.program import Program
 from adaptact.kernels.triton_engine import TritonEngine, interpreting, triton_unavailable
 
@@ -231,10 +231,12 @@ class Ready:
     packs the parameters with autograd on each call when the packing is no gather (normalised blends;
     None for a gather) and, once prepared, the C++ node's handle (:mod:`adaptact.kernels.native_node`)."""
 
-    __slots__ = ("call", "seeded", "theta", "native")
+    __slots__ = ("call", "seeded", "theta", "native", "packs")
 
     def __init__(self, call: FusedCall, seeded: bool, theta: Optional[Callable[..., Any]]) -> None:
         self.call, self.seeded, self.theta, self.native = call, seeded, theta, None
+        #: whether the C++ node computes ``theta`` itself (from :data:`THETA_INPUTS`), so Python need not
+        self.packs = False
 
 
 def _remember_ready(family: str, args: tuple, kwargs: dict, ready: Ready) -> None:
@@ -265,17 +267,20 @@ def _fast_cpu_call(family: str, args: tuple, kwargs: dict) -> Optional[Callable[
     tensors = tensor_arguments(args, kwargs)
     if _untraceable(tensors) is not None:
         return None
+    native = native_node.enabled()
     theta = None
-    if ready.theta is not None:
+    if ready.theta is not None and not (native and ready.packs):
         theta = ready.theta(*args, **kwargs)
         if not isinstance(theta, Tensor):
             return None
     seed = draw_seed(ready.call.program) if ready.seeded else 0
-    if native_node.enabled():
+    if native:
         if ready.native is None:
-            ready.native = native_node.prepare(ready.call, tensors, theta)
+            inputs = THETA_INPUTS[family](*args, **kwargs) if ready.theta is not None else None
+            ready.native = native_node.prepare(ready.call, tensors, theta, inputs)
+            ready.packs = ready.native is not None and inputs is not None
         if ready.native is not None:
-            return partial(native_node.apply, ready.native, seed, theta, tensors)
+            return partial(native_node.apply, ready.native, seed, None if ready.packs else theta, tensors)
     return partial(FusedUnit.apply, ready.call._replace(seed=seed) if ready.seeded else ready.call, theta, *tensors)
 
 

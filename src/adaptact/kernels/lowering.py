@@ -36,7 +36,7 @@ from adaptact.kernels.formulas import (
 from adaptact.kernels.program import Program, Term
 from adaptact.kernels.subnet_formula import subnet_formula
 
-__all__ = ["Lowered", "LOWERINGS", "THETAS"]
+__all__ = ["Lowered", "LOWERINGS", "THETAS", "THETA_INPUTS"]
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,14 @@ def blend_theta(x: Tensor, weights: Tensor, basis: Sequence[str], basis_params: 
     w = AF.blend_weights(weights.to(torch.float32), normalization)
     lowered = _lower(x, [(w, 1), (basis_params, 1)], None)
     return lowered if isinstance(lowered, str) else lowered.theta
+
+
+def blend_theta_inputs(x: Tensor, weights: Tensor, basis: Sequence[str], basis_params: Optional[Tensor] = None,
+                       normalization: str = "none", *_options: bool, **_named: bool) -> tuple[str, Tensor,
+                                                                                          Optional[Tensor]]:
+    """What :func:`blend_theta` makes the packed parameters of: ``(normalization, weights, basis_params)``, so
+    that the C++ node (:mod:`adaptact.kernels.native_node`) computes them with the same torch operations."""
+    return normalization, weights, basis_params
 
 
 def lower_scaled(
@@ -293,6 +301,8 @@ def lower_vaf(x: Tensor, in_weight: Tensor, in_bias: Tensor, out_weight: Tensor,
 #: family name -> the per-call packing of a family whose packing is no gather (computes only theta, with
 #: autograd, once the signature's program is known)
 THETAS = {"blend": blend_theta}
+#: family -> what its THETAS function computes from (for the C++ node's copy of that computation)
+THETA_INPUTS = {"blend": blend_theta_inputs}
 
 #: family name -> lowering, for the families the fused engines serve
 LOWERINGS = {

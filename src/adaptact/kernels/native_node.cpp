@@ -6,8 +6,9 @@
 // then runs forward and backward entirely here:
 //   forward:  theta = pack(params) (G x W float32), y = kernel(x; theta), saving x and the parameters only;
 //   backward: (dx, dtheta) = kernel'(x, dy; theta), each parameter's gradient unpacked from dtheta.
-// A call whose packing computes (normalised blend weights) passes its theta instead, made with autograd in
-// Python, and gets dtheta back (autograd takes it on through the packing); a stochastic program's call passes
+// A call whose packing computes (normalised blend weights) has its theta made here per call with autograd, by
+// the torch operations of the Python packing (blend_theta below), and gets dtheta back (autograd takes it on
+// through the packing; a caller may also pass a theta made in Python); a stochastic program's call passes
 // its seed (the kernels draw their noise from it, forward and backward alike).
 // The arithmetic is that of the Python node (the same kernels, the same packing and unpacking), so both give
 // the same bits. A backward run with a graph (create_graph=True) calls adaptact_native::reference_vjp, which
@@ -23,6 +24,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace {
@@ -32,6 +34,19 @@ using BwdRows = void (*)(const float*, const float*, const float*, float*, doubl
                          uint64_t, int);
 using FwdCols = void (*)(const float*, float*, const float*, int64_t, int64_t, uint64_t, int);
 using BwdCols = void (*)(const float*, const float*, const float*, float*, double*, int64_t, int64_t, uint64_t, int);
+
+// A blend's weight normalisation (functional.blend_weights); Given: the call passes theta itself.
+enum class Norm { Given, None, Sum, Abs, Pos, Softmax };
+
+Norm norm_of(const std::string& name) {
+  if (name.empty()) return Norm::Given;
+  if (name == "none") return Norm::None;
+  if (name == "sum") return Norm::Sum;
+  if (name == "abs") return Norm::Abs;
+  if (name == "pos") return Norm::Pos;
+  if (name == "softmax") return Norm::Softmax;
+  TORCH_CHECK(false, "adaptact_native: unknown normalization '", name, "'");
+}
 
 // What every call of one signature shares (immutable once registered).
 struct Prepared {
@@ -47,7 +62,12 @@ struct Prepared {
   int64_t single;              // the only parameter tensor when theta is that tensor itself; -1 otherwise
   bool identity;               // theta is the parameters' concatenation (else gathered by index)
   at::Tensor index;            // int64 gather index (defined when not identity)
-  bool theta_input;            // theta is passed by the call (no gather: its packing computes)
+  bool theta_input;            // theta is made per call (no gather: its packing computes)
+  // How theta is made when the call passes none (theta_input only): a blend's weights normalised and packed
+  // with its basis parameters, as kernels/lowering.py blend_theta does, by the same torch operations.
+  Norm norm;
+  int64_t weights, params;  // their tensors' indices (params: -1 when the blend has none)
+  double tiny;              // the "pos" normalisation's floor of the sum (functional._TINY)
 };
 
 // The registry: a handle indexes a fixed table of immutable entries that live as long as the process (a
@@ -118,6 +138,29 @@ at::Tensor run_forward(const Prepared& p, const at::Tensor& x, const at::Tensor&
                seed, threads);
   }
   return y.scalar_type() == x.scalar_type() ? y : y.to(x.scalar_type());
+}
+
+// A blend's packed parameters, with autograd: the operations of kernels/lowering.py blend_theta (weights to
+// float32, functional.blend_weights, then _pack: each part to float32, reshaped to G rows, concatenated), so
+// that values and gradients have the bits of the Python packing.
+at::Tensor blend_theta(const Prepared& p, const at::TensorList& tensors) {
+  at::Tensor w = tensors[p.weights].to(at::kFloat);
+  static const int64_t kLast[] = {-1};
+  const at::IntArrayRef last(kLast, 1);  // the last axis (an array that outlives the reference)
+  switch (p.norm) {
+    case Norm::Sum: w = w / w.sum(last, true); break;
+    case Norm::Abs: w = w / w.abs().sum(last, true); break;
+    case Norm::Pos: {
+      at::Tensor pos = w.clamp(at::Scalar(0));
+      w = pos / pos.sum(last, true).clamp(at::Scalar(p.tiny));
+      break;
+    }
+    case Norm::Softmax: w = at::softmax(w, -1); break;
+    default: break;
+  }
+  std::vector<at::Tensor> cols{w.to(at::kFloat).reshape({p.groups, -1})};
+  if (p.params >= 0) cols.push_back(tensors[p.params].to(at::kFloat).reshape({p.groups, -1}));
+  return at::cat(cols, 1);
 }
 
 struct FusedNode : public torch::autograd::Function<FusedNode> {
@@ -236,7 +279,7 @@ struct FusedNode : public torch::autograd::Function<FusedNode> {
 int64_t prepare(int64_t fwd_rows, int64_t bwd_rows, int64_t fwd_cols, int64_t bwd_cols, bool columns, int64_t rows,
                 int64_t length, int64_t channels, int64_t groups, int64_t width, int64_t x_index,
                 c10::IntArrayRef sizes, int64_t single, bool identity, const c10::optional<at::Tensor>& index,
-                bool theta_input) {
+                bool theta_input, const std::string& normalization, int64_t weights, int64_t params, double tiny) {
   TORCH_CHECK(x_index >= 0 && x_index < static_cast<int64_t>(sizes.size()), "adaptact_native: x_index out of range");
   TORCH_CHECK(theta_input || identity || (index.has_value() && index->scalar_type() == at::kLong),
               "adaptact_native: a gather needs its int64 index");
@@ -257,6 +300,14 @@ int64_t prepare(int64_t fwd_rows, int64_t bwd_rows, int64_t fwd_cols, int64_t bw
   p->single = single;
   p->identity = identity;
   p->theta_input = theta_input;
+  p->norm = norm_of(normalization);
+  const int64_t count = static_cast<int64_t>(sizes.size());
+  TORCH_CHECK(p->norm == Norm::Given || (theta_input && weights >= 0 && weights < count && weights != x_index &&
+                                         params >= -1 && params < count && params != x_index && params != weights),
+              "adaptact_native: a computed theta needs its weights' (and basis parameters') tensor indices");
+  p->weights = weights;
+  p->params = params;
+  p->tiny = tiny;
   if (!identity && !theta_input) p->index = index->contiguous();
   std::lock_guard<std::mutex> hold(registering);
   const int64_t handle = registered.load(std::memory_order_relaxed);
@@ -267,6 +318,12 @@ int64_t prepare(int64_t fwd_rows, int64_t bwd_rows, int64_t fwd_cols, int64_t bw
 }
 
 at::Tensor call(int64_t handle, int64_t seed, const c10::optional<at::Tensor>& theta, at::TensorList tensors) {
+  const Prepared* p = prepared(handle);
+  if (p->norm != Norm::Given && !(theta.has_value() && theta->defined())) {
+    TORCH_CHECK(static_cast<int64_t>(tensors.size()) == static_cast<int64_t>(p->sizes.size()),
+                "adaptact_native: the call has ", tensors.size(), " tensors, its signature ", p->sizes.size());
+    return FusedNode::apply(handle, seed, c10::optional<at::Tensor>(blend_theta(*p, tensors)), tensors);
+  }
   return FusedNode::apply(handle, seed, theta, tensors);
 }
 
@@ -275,7 +332,7 @@ at::Tensor call(int64_t handle, int64_t seed, const c10::optional<at::Tensor>& t
 TORCH_LIBRARY(adaptact_native, m) {
   m.def("prepare(int fwd_rows, int bwd_rows, int fwd_cols, int bwd_cols, bool columns, int rows, int length, "
         "int channels, int groups, int width, int x_index, int[] sizes, int single, bool identity, Tensor? index, "
-        "bool theta_input) "
+        "bool theta_input, str normalization, int weights, int params, float tiny) "
         "-> int",
         &prepare);
   m.def("call(int handle, int seed, Tensor? theta, Tensor[] tensors) -> Tensor");

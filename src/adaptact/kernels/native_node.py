@@ -47,6 +47,7 @@ try:
 except ImportError:  # not POSIX: no lock; parallel processes may each build it (written atomically)
     fcntl = None  # type: ignore[assignment]
 
+from adaptact import functional as AF
 from adaptact.cachedir import write_bytes_atomic
 from adaptact.kernels import c_engine
 from adaptact.kernels.c_build import _fingerprint, _sidecar, cache_dir, library_problem
@@ -234,13 +235,37 @@ def _address(fn: object) -> int:
     return ctypes.cast(fn, ctypes.c_void_p).value or 0
 
 
-def prepare(call: FusedCall, tensors: Sequence[Tensor], theta: Optional[Tensor] = None) -> Optional[int]:
+def _theta_inputs(inputs: Optional[tuple], tensors: Sequence[Tensor]) -> tuple[str, int, int]:
+    """``(normalization, weights index, basis parameters index)`` of a blend's theta among the call's tensors
+    (``""``, -1, -1 when the call passes its theta: no ``inputs``)."""
+    if inputs is None:
+        return "", -1, -1
+    normalization, weights, params = inputs
+    if normalization not in AF.NORMALIZATIONS:
+        raise ValueError(f"unknown normalization {normalization!r}")
+
+    def index(t: Optional[Tensor]) -> int:
+        if t is None:
+            return -1
+        found = [i for i, u in enumerate(tensors) if u is t]
+        if len(found) != 1:
+            raise ValueError("a theta input is not one of the call's tensors")
+        return found[0]
+
+    return normalization, index(weights), index(params)
+
+
+def prepare(call: FusedCall, tensors: Sequence[Tensor], theta: Optional[Tensor] = None,
+            inputs: Optional[tuple] = None) -> Optional[int]:
     """The C++ handle of a served signature's ``call`` (``tensors``: a call of that signature's; ``theta``: its
     packed parameters when the call passes them, no gather), or None while the node is not ready or cannot
-    take it (too many signatures)."""
+    take it (too many signatures). ``inputs`` (a blend's theta: ``(normalization, weights, basis_params)``,
+    :data:`adaptact.kernels.lowering.THETA_INPUTS`): the C++ node then computes theta itself, with the
+    torch operations of :func:`~adaptact.kernels.lowering.blend_theta`, and its calls pass None."""
     gather = call.gather
     if (gather is None) == (theta is None):
         raise ValueError("a served call has either a gather or a theta of its own")
+    normalization, weights, params = _theta_inputs(inputs, tensors)
     if not ready() or len(_State.calls) >= HANDLE_LIMIT:
         return None
     lib = c_engine._library(call.program)
@@ -254,7 +279,7 @@ def prepare(call: FusedCall, tensors: Sequence[Tensor], theta: Optional[Tensor] 
         layout.columns, layout.rows, layout.length, layout.channels, groups, width,
         x_index, sizes, -1 if gather is None or gather.single is None else gather.single,
         gather is None or gather.identity, None if gather is None or gather.identity else gather.index.cpu().long(),
-        gather is None,
+        gather is None, normalization, weights, params, AF._TINY,
     ))
     _State.calls[handle] = (call, lib)
     return handle
@@ -262,5 +287,5 @@ def prepare(call: FusedCall, tensors: Sequence[Tensor], theta: Optional[Tensor] 
 
 def apply(handle: int, seed: int, theta: Optional[Tensor], tensors: Sequence[Tensor]) -> Tensor:
     """``y`` of a prepared call through the C++ node (``seed``: a stochastic program's, else 0; ``theta``:
-    the packed parameters of a call without a gather, else None)."""
+    the packed parameters of a call without a gather whose handle does not compute them, else None)."""
     return torch.ops.adaptact_native.call.default(handle, seed, theta, tensors)
