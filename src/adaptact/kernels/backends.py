@@ -107,10 +107,14 @@ _PLANS: dict[tuple, Plan] = {}
 
 
 def _frozen(a: Any) -> Any:
+    """A hashable stand-in of an argument: a tensor by (shape, dtype, device), a sequence as a tuple of
+    stand-ins (a sequence of plain values, such as a blend's basis names, at once)."""
     if isinstance(a, Tensor):
         return (a.shape, a.dtype, a.device)
     if isinstance(a, (list, tuple)):
-        return tuple(map(_frozen, a))
+        if any(isinstance(v, (Tensor, list, tuple)) for v in a):
+            return tuple(map(_frozen, a))
+        return a if type(a) is tuple else tuple(a)
     return a
 
 
