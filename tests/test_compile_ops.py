@@ -90,3 +90,30 @@ def test_a_training_adact_compiles_with_its_stochastic_term():
     y.sum().backward()
     assert torch.isfinite(y).all() and torch.isfinite(x.grad).all()
     assert not torch.equal(compiled(x), compiled(x))  # fresh RReLU slopes each call
+
+
+#: per-layer units (any channel count), and one per channel (4 channels)
+DYNAMIC = {"pau": lambda: U.PAU(), "abu": lambda: U.Blend(), "arelu": lambda: U.AdaptiveReLU(num_features=4)}
+
+
+@needs_c
+@pytest.mark.compile
+@pytest.mark.parametrize("name", sorted(DYNAMIC))
+def test_dynamic_shapes_keep_the_fused_op_and_its_values(name):
+    """``dynamic=True`` (and a shape that changed between calls, which makes dynamo trace sizes as symbols)
+    once failed with fullgraph=True: a symbolic channel count reached the compile-time check. Per-layer
+    units see the channel count change too. aot_eager: the failure and the op's place are in the trace."""
+    torch.manual_seed(0)
+    unit = DYNAMIC[name]()
+    compiled = torch.compile(unit, backend="aot_eager", fullgraph=True, dynamic=True)
+    shapes = [(2, 4, 5, 6), (3, 4, 7, 2)] + ([] if name == "arelu" else [(5, 8), (6, 3, 2)])
+    for shape in shapes:
+        x = torch.randn(shape)
+        eager = _step(unit, x)
+        before = custom_ops.CALLS["fused_forward"]
+        got = _step(compiled, x)
+        assert custom_ops.CALLS["fused_forward"] == before + 1, shape
+        torch.testing.assert_close(got[0], eager[0], rtol=0, atol=0)
+        torch.testing.assert_close(got[1], eager[1], rtol=0, atol=0)
+        for g, e in zip(got[2], eager[2]):
+            torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-6)

@@ -49,20 +49,36 @@ _HOLE = {"tensor": True}
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
-def _describe(a: Any, x: Tensor) -> Any:
+def _channels(x: Tensor, tensors: Sequence[Tensor]) -> int:
+    """The channel count (dim 1) of ``x`` as the lowering needs it, a constant also where torch.compile
+    traces the count as a symbol (``dynamic=True``, or a count that changed between calls; dynamo answers
+    ``isinstance(count, int)`` with True for a symbol, so no test tells the two apart).
+
+    The count is compared with the leading size of each other tensor of the call (the parameters, whose
+    sizes are static), which guards the graph on the outcome: it is that size where they agree, else 0, a
+    count no per-channel parameter has (so the lowering refuses per-channel parameters, as it would the real
+    count, and the call takes the reference); a per-layer lowering does not read it.
+    """
+    count = x.shape[1]
+    for t in tensors:
+        if t is not x and t.dim() and count == t.shape[0]:
+            return int(t.shape[0])
+    return 0
+
+
+def _describe(a: Any, x: Tensor, channels: int) -> Any:
     """An argument as the compile-time check sees it: a tensor by its shape and dtype, a sequence as a tuple.
 
-    The input ``x`` is described by its rank and channel count only (the
-    lowering reads no more), so that a dynamic batch size stays out of it;
-    ``int`` specialises a dynamic channel count (a guard: another count recompiles).
+    The input ``x`` is described by its rank and ``channels`` only (the lowering reads no more), so that no
+    dynamic size of it reaches the check (a symbolic size cannot be a constant of the graph).
     """
     if a is x:
-        shape = tuple(int(x.shape[1]) if d == 1 else 1 for d in range(x.dim()))
+        shape = tuple(channels if d == 1 else 1 for d in range(x.dim()))
         return ("tensor", shape, x.dtype)
     if isinstance(a, Tensor):
         return ("tensor", tuple(int(s) for s in a.shape), a.dtype)
     if isinstance(a, (list, tuple)):
-        return tuple(_describe(v, x) for v in a)
+        return tuple(_describe(v, x, channels) for v in a)
     return a
 
 
@@ -202,9 +218,11 @@ def compiled_prepare(engine: str, family: str, x: Tensor, args: tuple, kwargs: d
     """The dispatcher's preparation of a call traced by ``torch.compile``: the custom op, or why not."""
     from adaptact.kernels.fused import tensor_arguments
 
-    described = _compiled_token(engine, family, x.device.type, tuple(_describe(a, x) for a in args),
-                                tuple((k, _describe(v, x)) for k, v in kwargs.items()))
+    tensors = tensor_arguments(args, kwargs)
+    channels = _channels(x, tensors) if x.dim() > 1 else 1
+    described = _compiled_token(engine, family, x.device.type, tuple(_describe(a, x, channels) for a in args),
+                                tuple((k, _describe(v, x, channels)) for k, v in kwargs.items()))
     if described is None:
         return f"{engine}: cannot compute this call in a compiled graph"
     token, stochastic = described
-    return partial(_call, token, stochastic, tensor_arguments(args, kwargs))
+    return partial(_call, token, stochastic, tensors)
