@@ -117,3 +117,32 @@ def test_dynamic_shapes_keep_the_fused_op_and_its_values(name):
         torch.testing.assert_close(got[1], eager[1], rtol=0, atol=0)
         for g, e in zip(got[2], eager[2]):
             torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-6)
+
+
+@needs_c
+@pytest.mark.compile
+@pytest.mark.parametrize("name", ["pau", "adact", "arelu", "abu"])
+def test_a_compiled_cpu_call_runs_the_kernels_from_cpp_with_the_same_bits(name, monkeypatch):
+    """Once the C++ node is built, the compiled graph's ops run the kernels through it (a handle per
+    signature); values and gradients equal the dispatcher's Python path (the node switched off)."""
+    from adaptact.kernels import native_node
+
+    if not native_node.wait(timeout=300):
+        pytest.skip(f"no C++ autograd node here: {native_node.problem()}")
+    monkeypatch.setattr(custom_ops, "_NATIVE", {})
+    torch.manual_seed(0)
+    unit = UNITS[name]()
+    x = torch.randn(2, 4, 5, 6)
+    compiled = torch.compile(unit, backend="aot_eager", fullgraph=True)
+    through_cpp = _step(compiled, x)
+    assert [h for h in custom_ops._NATIVE.values() if h is not None]
+    monkeypatch.setattr(custom_ops, "_NATIVE", {})
+    was = native_node.set_enabled(False)
+    try:
+        through_python = _step(compiled, x)
+    finally:
+        native_node.set_enabled(was)
+    assert custom_ops._NATIVE == {}
+    for a, b in zip([through_cpp[0], through_cpp[1], *through_cpp[2]],
+                    [through_python[0], through_python[1], *through_python[2]]):
+        assert torch.equal(a, b)

@@ -139,12 +139,50 @@ def _decoded(token: str) -> tuple[str, ReferenceCall]:
                                  x_index)
 
 
+#: (token, the tensors' shapes and dtypes) -> the C++ node's handle of that CPU signature, or None (the
+#: node is not built, or cannot take the call): a compiled graph's calls of a known signature then run the
+#: kernels from C++ (adaptact_native::kernel_forward/backward), without the dispatcher's Python per call
+_NATIVE: dict[tuple, Optional[int]] = {}
+_NATIVE_LIMIT = 4096
+
+
+def _native_handle(token: str, tensors: Sequence[Tensor]) -> Optional[int]:
+    from adaptact.kernels import native_node  # import cycle: native_node imports the C engine, backends this
+    from adaptact.kernels.backends import _opaque_plan
+    from adaptact.kernels.fused import FusedCall
+    from adaptact.kernels.lowering import THETA_INPUTS
+
+    if not native_node.enabled() or tensors[0].device.type != "cpu":
+        return None
+    key = (token, tuple((t.shape, t.dtype) for t in tensors))
+    if key in _NATIVE:
+        return _NATIVE[key]
+    if not native_node.ready():  # still building: ask again next call
+        return None
+    family, reference = _decoded(token)
+    engine, plan, theta = _opaque_plan(family, reference, tensors)
+    handle = None
+    if engine.name == "c":
+        args, kwargs = reference.arguments(tensors)
+        inputs = THETA_INPUTS[family](*args, **kwargs) if plan.gather is None and family in THETA_INPUTS else None
+        if plan.gather is not None or inputs is not None:
+            call = FusedCall(plan.program, engine, 0, reference, plan.gather)
+            handle = native_node.prepare(call, tensors, None if plan.gather is not None else theta, inputs)
+    if len(_NATIVE) >= _NATIVE_LIMIT:
+        _NATIVE.clear()
+    _NATIVE[key] = handle
+    return handle
+
+
 @torch.library.custom_op("adaptact::fused_forward", mutates_args=())
 def fused_forward(tensors: list[Tensor], token: str, seed: Tensor) -> Tensor:
     """``y`` of the fused call ``token`` names, on its tensors (the input among them)."""
     from adaptact.kernels.backends import opaque_forward
 
     CALLS["fused_forward"] += 1
+    handle = _native_handle(token, tensors)
+    if handle is not None:
+        return torch.ops.adaptact_native.kernel_forward.default(handle, int(seed.item()), None, tensors)
     family, reference = _decoded(token)
     return opaque_forward(family, reference, tensors, int(seed.item()))
 
@@ -160,6 +198,9 @@ def fused_backward(tensors: list[Tensor], dy: Tensor, token: str, seed: Tensor) 
     from adaptact.kernels.backends import opaque_backward
 
     CALLS["fused_backward"] += 1
+    handle = _native_handle(token, tensors)
+    if handle is not None:
+        return torch.ops.adaptact_native.kernel_backward.default(handle, int(seed.item()), None, tensors, dy)
     family, reference = _decoded(token)
     return opaque_backward(family, reference, tensors, dy, int(seed.item()))
 

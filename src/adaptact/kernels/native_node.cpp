@@ -25,6 +25,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -163,6 +165,29 @@ at::Tensor blend_theta(const Prepared& p, const at::TensorList& tensors) {
   return at::cat(cols, 1);
 }
 
+// (dx as float32 or undefined, dtheta as the (groups, width) float64 sums or undefined) of a prepared call.
+std::pair<at::Tensor, at::Tensor> run_backward(const Prepared& p, const at::Tensor& x, const at::Tensor& dy,
+                                               const at::Tensor& theta, uint64_t seed, bool need_x, bool need_theta) {
+  at::Tensor xin = as_float32(x);
+  at::Tensor dyin = as_float32(dy.scalar_type() == x.scalar_type() ? dy : dy.to(x.scalar_type()));
+  at::Tensor dx = need_x ? at::empty_like(xin) : at::Tensor();
+  float* dx_ptr = need_x ? dx.data_ptr<float>() : nullptr;
+  const int threads = at::get_num_threads();
+  at::Tensor dtheta;
+  if (p.columns) {
+    at::Tensor table = table_of(p, theta);
+    at::Tensor dtable = need_theta ? at::zeros_like(table, table.options().dtype(at::kDouble)) : at::Tensor();
+    p.bwd_cols(xin.data_ptr<float>(), dyin.data_ptr<float>(), table.data_ptr<float>(), dx_ptr,
+               need_theta ? dtable.data_ptr<double>() : nullptr, p.rows, p.length, seed, threads);
+    if (need_theta) dtheta = dtable.view({dtable.size(0), p.channels, -1}).sum(-1).t();
+  } else {
+    if (need_theta) dtheta = at::zeros_like(theta, theta.options().dtype(at::kDouble));
+    p.bwd_rows(xin.data_ptr<float>(), dyin.data_ptr<float>(), theta.data_ptr<float>(), dx_ptr,
+               need_theta ? dtheta.data_ptr<double>() : nullptr, p.rows, p.length, p.channels, seed, threads);
+  }
+  return {dx, dtheta};
+}
+
 struct FusedNode : public torch::autograd::Function<FusedNode> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, int64_t handle, int64_t seed,
                             const c10::optional<at::Tensor>& theta_in, at::TensorList tensors) {
@@ -219,23 +244,7 @@ struct FusedNode : public torch::autograd::Function<FusedNode> {
     bool need_theta = need_theta_in;
     for (int64_t i = 0; i < n && !p->theta_input; ++i) need_theta = need_theta || (i != p->x_index && needed[i]);
     at::Tensor theta = ctx->saved_data["packed"].toTensor();
-    at::Tensor xin = as_float32(x);
-    at::Tensor dyin = as_float32(dy.scalar_type() == x.scalar_type() ? dy : dy.to(x.scalar_type()));
-    at::Tensor dx = need_x ? at::empty_like(xin) : at::Tensor();
-    float* dx_ptr = need_x ? dx.data_ptr<float>() : nullptr;
-    const int threads = at::get_num_threads();
-    at::Tensor dtheta;
-    if (p->columns) {
-      at::Tensor table = table_of(*p, theta);
-      at::Tensor dtable = need_theta ? at::zeros_like(table, table.options().dtype(at::kDouble)) : at::Tensor();
-      p->bwd_cols(xin.data_ptr<float>(), dyin.data_ptr<float>(), table.data_ptr<float>(), dx_ptr,
-                  need_theta ? dtable.data_ptr<double>() : nullptr, p->rows, p->length, seed, threads);
-      if (need_theta) dtheta = dtable.view({dtable.size(0), p->channels, -1}).sum(-1).t();
-    } else {
-      if (need_theta) dtheta = at::zeros_like(theta, theta.options().dtype(at::kDouble));
-      p->bwd_rows(xin.data_ptr<float>(), dyin.data_ptr<float>(), theta.data_ptr<float>(), dx_ptr,
-                  need_theta ? dtheta.data_ptr<double>() : nullptr, p->rows, p->length, p->channels, seed, threads);
-    }
+    auto [dx, dtheta] = run_backward(*p, x, dy, theta, static_cast<uint64_t>(seed), need_x, need_theta);
     if (need_theta && p->theta_input) {
       const auto dtype = static_cast<at::ScalarType>(ctx->saved_data["theta_dtype"].toInt());
       at::Tensor d = dtheta.to(at::kFloat);
@@ -327,6 +336,34 @@ at::Tensor call(int64_t handle, int64_t seed, const c10::optional<at::Tensor>& t
   return FusedNode::apply(handle, seed, theta, tensors);
 }
 
+// The packed parameters of a call outside autograd: passed, computed (a blend's normalised weights), or packed.
+at::Tensor theta_of(const Prepared& p, const c10::optional<at::Tensor>& theta, const at::TensorList& tensors) {
+  TORCH_CHECK(static_cast<int64_t>(tensors.size()) == static_cast<int64_t>(p.sizes.size()),
+              "adaptact_native: the call has ", tensors.size(), " tensors, its signature ", p.sizes.size());
+  if (theta.has_value() && theta->defined()) return as_float32(*theta);
+  if (p.norm != Norm::Given) return blend_theta(p, tensors);
+  TORCH_CHECK(!p.theta_input, "adaptact_native: this signature needs its theta");
+  return pack(p, tensors);
+}
+
+// The compiled graph's kernels (kernels/custom_ops.py): a prepared call's y, and its (dx, dtheta) with dtheta as
+// the packed (groups, width) float32 gradient, outside autograd (the graph differentiates the packing itself).
+at::Tensor kernel_forward(int64_t handle, int64_t seed, const c10::optional<at::Tensor>& theta,
+                          at::TensorList tensors) {
+  at::NoGradGuard off;
+  const Prepared* p = prepared(handle);
+  return run_forward(*p, tensors[p->x_index], theta_of(*p, theta, tensors), static_cast<uint64_t>(seed));
+}
+
+std::tuple<at::Tensor, at::Tensor> kernel_backward(int64_t handle, int64_t seed, const c10::optional<at::Tensor>& theta,
+                                                   at::TensorList tensors, const at::Tensor& dy) {
+  at::NoGradGuard off;
+  const Prepared* p = prepared(handle);
+  const at::Tensor& x = tensors[p->x_index];
+  auto [dx, dtheta] = run_backward(*p, x, dy, theta_of(*p, theta, tensors), static_cast<uint64_t>(seed), true, true);
+  return {dx.scalar_type() == x.scalar_type() ? dx : dx.to(x.scalar_type()), dtheta.to(at::kFloat).contiguous()};
+}
+
 }  // namespace
 
 TORCH_LIBRARY(adaptact_native, m) {
@@ -336,6 +373,9 @@ TORCH_LIBRARY(adaptact_native, m) {
         "-> int",
         &prepare);
   m.def("call(int handle, int seed, Tensor? theta, Tensor[] tensors) -> Tensor");
+  m.def("kernel_forward(int handle, int seed, Tensor? theta, Tensor[] tensors) -> Tensor", &kernel_forward);
+  m.def("kernel_backward(int handle, int seed, Tensor? theta, Tensor[] tensors, Tensor dy) -> (Tensor, Tensor)",
+        &kernel_backward);
   m.def("reference_vjp(int handle, int seed, Tensor[] tensors, Tensor dy, int needed) -> (Tensor[], int)");
 }
 
