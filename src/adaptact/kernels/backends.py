@@ -36,7 +36,7 @@ from adaptact.kernels.lowering import LOWERINGS, THETA_INPUTS, THETAS, Lowered
 from adaptact.kernels.program import Program
 from adaptact.kernels.triton_engine import TritonEngine, interpreting, triton_unavailable
 
-__all__ = ["ENGINES", "FAMILIES", "Plan", "opaque_backward", "opaque_forward", "plan_of"]
+__all__ = ["ENGINES", "FAMILIES", "Plan", "native_prepare", "opaque_backward", "opaque_forward", "plan_of"]
 
 #: family -> the reference function (the signature every backend accepts)
 FAMILIES: dict[str, Callable[..., Tensor]] = {
@@ -235,12 +235,28 @@ class Ready:
     packs the parameters with autograd on each call when the packing is no gather (normalised blends;
     None for a gather) and, once prepared, the C++ node's handle (:mod:`adaptact.kernels.native_node`)."""
 
-    __slots__ = ("call", "seeded", "theta", "native", "packs")
+    __slots__ = ("call", "seeded", "theta", "native")
 
     def __init__(self, call: FusedCall, seeded: bool, theta: Optional[Callable[..., Any]]) -> None:
         self.call, self.seeded, self.theta, self.native = call, seeded, theta, None
-        #: whether the C++ node computes ``theta`` itself (from :data:`THETA_INPUTS`), so Python need not
-        self.packs = False
+
+    @property
+    def packs(self) -> bool:
+        """Whether the C++ node computes ``theta`` itself (a prepared handle of a call without a gather: it
+        was given :data:`THETA_INPUTS`), so Python need not."""
+        return self.native is not None and self.theta is not None
+
+
+def native_prepare(family: str, call: FusedCall, tensors: Sequence[Tensor], theta: Optional[Tensor],
+                   args: tuple, kwargs: dict) -> Optional[int]:
+    """The C++ node's handle of a served CPU call (:func:`adaptact.kernels.native_node.prepare`): its
+    parameters gathered, or (no gather) made by the node from :data:`THETA_INPUTS`; None where the node
+    cannot take it (not ready, or no gather and no theta inputs for the family)."""
+    if call.gather is not None:
+        return native_node.prepare(call, tensors)
+    if family not in THETA_INPUTS:
+        return None
+    return native_node.prepare(call, tensors, theta, THETA_INPUTS[family](*args, **kwargs))
 
 
 def _remember_ready(family: str, args: tuple, kwargs: dict, ready: Ready) -> None:
@@ -280,9 +296,7 @@ def _fast_cpu_call(family: str, args: tuple, kwargs: dict) -> Optional[Callable[
     seed = draw_seed(ready.call.program) if ready.seeded else 0
     if native:
         if ready.native is None:
-            inputs = THETA_INPUTS[family](*args, **kwargs) if ready.theta is not None else None
-            ready.native = native_node.prepare(ready.call, tensors, theta, inputs)
-            ready.packs = ready.native is not None and inputs is not None
+            ready.native = native_prepare(family, ready.call, tensors, theta, args, kwargs)
         if ready.native is not None:
             return partial(native_node.apply, ready.native, seed, None if ready.packs else theta, tensors)
     return partial(FusedUnit.apply, ready.call._replace(seed=seed) if ready.seeded else ready.call, theta, *tensors)

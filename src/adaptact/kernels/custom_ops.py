@@ -148,9 +148,8 @@ _NATIVE_LIMIT = 4096
 
 def _native_handle(token: str, tensors: Sequence[Tensor]) -> Optional[int]:
     from adaptact.kernels import native_node  # import cycle: native_node imports the C engine, backends this
-    from adaptact.kernels.backends import _opaque_plan
+    from adaptact.kernels.backends import _opaque_plan, native_prepare
     from adaptact.kernels.fused import FusedCall
-    from adaptact.kernels.lowering import THETA_INPUTS
 
     if not native_node.enabled() or tensors[0].device.type != "cpu":
         return None
@@ -163,11 +162,8 @@ def _native_handle(token: str, tensors: Sequence[Tensor]) -> Optional[int]:
     engine, plan, theta = _opaque_plan(family, reference, tensors)
     handle = None
     if engine.name == "c":
-        args, kwargs = reference.arguments(tensors)
-        inputs = THETA_INPUTS[family](*args, **kwargs) if plan.gather is None and family in THETA_INPUTS else None
-        if plan.gather is not None or inputs is not None:
-            call = FusedCall(plan.program, engine, 0, reference, plan.gather)
-            handle = native_node.prepare(call, tensors, None if plan.gather is not None else theta, inputs)
+        call = FusedCall(plan.program, engine, 0, reference, plan.gather)
+        handle = native_prepare(family, call, tensors, theta, *reference.arguments(tensors))
     if len(_NATIVE) >= _NATIVE_LIMIT:
         _NATIVE.clear()
     _NATIVE[key] = handle

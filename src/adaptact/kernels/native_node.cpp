@@ -326,17 +326,8 @@ int64_t prepare(int64_t fwd_rows, int64_t bwd_rows, int64_t fwd_cols, int64_t bw
   return handle;
 }
 
-at::Tensor call(int64_t handle, int64_t seed, const c10::optional<at::Tensor>& theta, at::TensorList tensors) {
-  const Prepared* p = prepared(handle);
-  if (p->norm != Norm::Given && !(theta.has_value() && theta->defined())) {
-    TORCH_CHECK(static_cast<int64_t>(tensors.size()) == static_cast<int64_t>(p->sizes.size()),
-                "adaptact_native: the call has ", tensors.size(), " tensors, its signature ", p->sizes.size());
-    return FusedNode::apply(handle, seed, c10::optional<at::Tensor>(blend_theta(*p, tensors)), tensors);
-  }
-  return FusedNode::apply(handle, seed, theta, tensors);
-}
-
-// The packed parameters of a call outside autograd: passed, computed (a blend's normalised weights), or packed.
+// The packed parameters of a call: passed, computed (a blend's normalised weights: with autograd where grad mode
+// is on, as in call; off in the kernel entries below), or packed.
 at::Tensor theta_of(const Prepared& p, const c10::optional<at::Tensor>& theta, const at::TensorList& tensors) {
   TORCH_CHECK(static_cast<int64_t>(tensors.size()) == static_cast<int64_t>(p.sizes.size()),
               "adaptact_native: the call has ", tensors.size(), " tensors, its signature ", p.sizes.size());
@@ -344,6 +335,13 @@ at::Tensor theta_of(const Prepared& p, const c10::optional<at::Tensor>& theta, c
   if (p.norm != Norm::Given) return blend_theta(p, tensors);
   TORCH_CHECK(!p.theta_input, "adaptact_native: this signature needs its theta");
   return pack(p, tensors);
+}
+
+at::Tensor call(int64_t handle, int64_t seed, const c10::optional<at::Tensor>& theta, at::TensorList tensors) {
+  const Prepared* p = prepared(handle);
+  if (p->norm != Norm::Given && !(theta.has_value() && theta->defined()))  // made here, with autograd
+    return FusedNode::apply(handle, seed, c10::optional<at::Tensor>(theta_of(*p, theta, tensors)), tensors);
+  return FusedNode::apply(handle, seed, theta, tensors);
 }
 
 // The compiled graph's kernels (kernels/custom_ops.py): a prepared call's y, and its (dx, dtheta) with dtheta as
