@@ -148,3 +148,30 @@ def test_a_compiled_cpu_call_runs_the_kernels_from_cpp_with_the_same_bits(name, 
     for a, b in zip([through_cpp[0], through_cpp[1], *through_cpp[2]],
                     [through_python[0], through_python[1], *through_python[2]]):
         assert torch.equal(a, b)
+
+
+@needs_c
+@pytest.mark.compile
+def test_the_first_compile_in_a_process_traces_once_and_a_mode_change_retraces(monkeypatch):
+    """The dispatcher's memo of the checked mode once changed during the first trace of a process, so the
+    graph's guard on it failed at the next call and every first compile traced twice."""
+    import importlib
+
+    dispatch = importlib.import_module("adaptact.kernels.dispatch")  # the package exports a function so named
+    monkeypatch.setattr(dispatch._State, "checked", None)  # as in a process that dispatched nothing yet
+    traces = []
+
+    def backend(gm, example_inputs):
+        traces.append(gm)
+        return gm.forward
+
+    torch._dynamo.reset()
+    unit = U.PAU()
+    compiled = torch.compile(unit, backend=backend, fullgraph=True)
+    x = torch.randn(3, 5)
+    for _ in range(3):
+        compiled(x)
+    assert len(traces) == 1
+    with K.use("reference"):
+        torch.testing.assert_close(compiled(x), unit(x))
+    assert len(traces) == 2

@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, Union
 
+import torch
+
 __all__ = [
     "Backend", "FAST_PATH_MODES", "Implementation", "KernelUnavailable", "PRIORITY", "available", "current",
     "dispatch", "implementations", "record", "register_backend", "register_fast_path", "register_implementation",
@@ -190,7 +192,9 @@ def _serves(backend: str, device_type: Optional[str]) -> bool:
 def dispatch(family: str, *args: Any, **kwargs: Any) -> Any:
     """Compute ``family`` with the first backend the mode allows that can serve this call."""
     mode = _State.mode
-    if mode is not _State.checked:  # a new mode (the environment's, or one use() restored): check it once
+    if torch.compiler.is_compiling():  # checked at each trace, remembered by none: a graph guards on the mode
+        mode = current()               # only (remembering it would guard on the memo and retrace at once)
+    elif mode is not _State.checked:  # a new mode (the environment's, or one use() restored): check it once
         _State.checked = mode = current()
     if _State.fast_path is not None and mode in FAST_PATH_MODES and not _State.recorders:
         ready = _State.fast_path(family, args, kwargs)
