@@ -48,10 +48,11 @@ def test_compiled_unit_equals_eager_fused_and_calls_the_fused_op(name, tmp_path,
         eager = _step(unit, x)
     assert used == ["c"]
     compiled = torch.compile(unit, fullgraph=True)
-    before = dict(custom_ops.CALLS)
+    before = custom_ops.calls()
     got = _step(compiled, x)
-    assert custom_ops.CALLS["fused_forward"] == before.get("fused_forward", 0) + 1
-    assert custom_ops.CALLS["fused_backward"] == before.get("fused_backward", 0) + 1
+    after = custom_ops.calls()
+    assert after["fused_forward"] == before["fused_forward"] + 1
+    assert after["fused_backward"] == before["fused_backward"] + 1
     _same_as_eager(got, eager)
 
 
@@ -75,13 +76,13 @@ def test_the_compiled_graph_holds_the_custom_op_not_the_formulas():
 @needs_c
 @pytest.mark.compile
 def test_the_reference_mode_still_compiles_the_formulas():
-    before = dict(custom_ops.CALLS)
+    before = custom_ops.calls()
     unit = U.PAU()
     with K.use("reference"):
         compiled = torch.compile(unit, backend="eager", fullgraph=True)
         x = torch.randn(3, 5)
         torch.testing.assert_close(compiled(x), unit(x))
-    assert dict(custom_ops.CALLS) == before
+    assert custom_ops.calls() == before
 
 
 @needs_c
@@ -115,39 +116,57 @@ def test_dynamic_shapes_keep_the_fused_op_and_its_values(name):
     for shape in shapes:
         x = torch.randn(shape)
         eager = _step(unit, x)
-        before = custom_ops.CALLS["fused_forward"]
+        before = custom_ops.calls()["fused_forward"]
         got = _step(compiled, x)
-        assert custom_ops.CALLS["fused_forward"] == before + 1, shape
+        assert custom_ops.calls()["fused_forward"] == before + 1, shape
         _same_as_eager(got, eager)
 
 
 @needs_c
 @pytest.mark.compile
 @pytest.mark.parametrize("name", ["pau", "adact", "arelu", "abu"])
-def test_a_compiled_cpu_call_runs_the_kernels_from_cpp_with_the_same_bits(name, monkeypatch):
-    """Once the C++ node is built, the compiled graph's ops run the kernels through it (a handle per
-    signature); values and gradients equal the dispatcher's Python path (the node switched off)."""
+def test_a_compiled_cpu_call_runs_the_kernels_from_cpp_with_the_same_bits(name):
+    """Once the C++ node is loaded, the compiled graph's ops run the kernels from C++ (a handle per token and
+    signature, no Python per call); values and gradients equal those of the ops' Python kernels (the node
+    switched off). inductor: its graph calls the ops with grad mode off, as a compiled model does."""
     from adaptact.kernels import native_node
 
     if not native_node.wait(timeout=300):
         pytest.skip(f"no C++ autograd node here: {native_node.problem()}")
-    monkeypatch.setattr(custom_ops, "_NATIVE", {})
     torch.manual_seed(0)
     unit = UNITS[name]()
     x = torch.randn(2, 4, 5, 6)
-    compiled = torch.compile(unit, backend="aot_eager", fullgraph=True)
+    compiled = torch.compile(unit, fullgraph=True)
+    _step(compiled, x)  # the first call of a signature asks Python for its handle
+    before = custom_ops.calls()
     through_cpp = _step(compiled, x)
-    assert [h for h in custom_ops._NATIVE.values() if h is not None]
-    monkeypatch.setattr(custom_ops, "_NATIVE", {})
+    after = custom_ops.calls()
+    assert after["native_forward"] == before["native_forward"] + 1
+    assert after["native_backward"] == before["native_backward"] + 1
     was = native_node.set_enabled(False)
     try:
         through_python = _step(compiled, x)
     finally:
         native_node.set_enabled(was)
-    assert custom_ops._NATIVE == {}
+    assert custom_ops.calls()["native_forward"] == after["native_forward"]
+    assert custom_ops.calls()["fused_forward"] == after["fused_forward"] + 1
     for a, b in zip([through_cpp[0], through_cpp[1], *through_cpp[2]],
                     [through_python[0], through_python[1], *through_python[2]]):
         assert torch.equal(a, b)
+
+
+@needs_c
+@pytest.mark.compile
+@pytest.mark.parametrize("backend", ["eager", "aot_eager"])
+def test_a_second_order_backward_through_a_compiled_fused_unit_is_refused(backend):
+    """The compiled backward is first-order: a create_graph=True backward must fail, never return
+    gradients that silently miss their second-order terms."""
+    unit = U.PAU()
+    compiled = torch.compile(unit, backend=backend, fullgraph=True)
+    x = torch.randn(3, 5, requires_grad=True)
+    with pytest.raises(RuntimeError, match="first-order|double backward"):
+        (g,) = torch.autograd.grad(compiled(x).sum(), x, create_graph=True)
+        g.sum().backward()
 
 
 @needs_c

@@ -16,31 +16,47 @@ programs, 0 otherwise). Its autograd formula calls
 ``adaptact::fused_backward``, which returns the input's gradient and the
 packed parameters' gradient; the parameters' own gradients are the
 vector-Jacobian product of the family's packing (traced into the compiled
-backward by AOTAutograd, a handful of small ops). Both run the eager plan of
-:mod:`adaptact.kernels.backends` on the device's engine; their fake kernels
-give the output shapes. The fused backward is first-order only: a
-``create_graph=True`` backward through a compiled graph is refused by autograd
-(the eager path recomputes the reference for that).
+backward by AOTAutograd, a handful of small ops). Their Python kernels run
+the eager plan of :mod:`adaptact.kernels.backends` on the device's engine;
+once the C++ node is loaded (:mod:`adaptact.kernels.native_node`), its CPU
+kernels of both ops serve CPU calls: the first call of a token and tensor
+signature asks Python for that signature's handle (``adaptact::_native_handle``),
+every later one runs the kernels from C++, and a compiled graph's call (grad
+mode off) goes from the graph to the kernels without Python (the C++ autograd
+kernel sends calls that record a graph to the Python formula, so tracing is
+unchanged). Fake kernels give the output shapes. The fused backward is
+first-order only: a ``create_graph=True`` backward through a compiled graph is
+refused (AOTAutograd refuses it too; the eager path recomputes the reference
+for that).
 
-:data:`CALLS` counts the op's executions (by op name): tests use it to check
-that a compiled graph runs the fused kernels and not the reference formulas.
+:func:`calls` counts the ops' executions: tests use it to check that a compiled
+graph runs the fused kernels and not the reference formulas.
 """
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 from functools import lru_cache, partial
+from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import torch
 from torch import Tensor
 
+from adaptact.kernels import native_node
 from adaptact.kernels.fused import ReferenceCall
 
-__all__ = ["CALLS", "compiled_prepare", "fused_backward", "fused_forward"]
+__all__ = ["calls", "compiled_prepare", "fused_backward", "fused_forward"]
 
-#: executions of each op in this process (op name -> count)
+#: executions of each op's Python kernel in this process (op name -> count; see calls())
 CALLS: collections.Counter = collections.Counter()
+
+#: the digest of the kernels' Python sources, written into every token: torch's caches of compiled graphs key
+#: on the graph's constants but not on an op's implementation, and the compiled backward holds this module's
+#: formula and the lowering's packing, so a graph compiled by another version of them must not be reused
+SOURCE_DIGEST = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py")))
+                               ).hexdigest()[:16]
 
 #: how a tensor argument is written in a token
 _HOLE = {"tensor": True}
@@ -113,7 +129,8 @@ def _compiled_token(engine: str, family: str, device_type: str, args: tuple, kwa
     meta_kwargs = {k: _meta(v) for k, v in kwargs}
     try:
         lowered = LOWERINGS[family](*meta_args, **meta_kwargs)
-        token = json.dumps([family, [_json_value(a) for a in args], {k: _json_value(v) for k, v in kwargs}])
+        token = json.dumps([family, [_json_value(a) for a in args], {k: _json_value(v) for k, v in kwargs},
+                            SOURCE_DIGEST])
     except (TypeError, ValueError, RuntimeError):  # options JSON cannot hold, or a lowering that needs values
         return None
     if isinstance(lowered, str):
@@ -132,73 +149,60 @@ def _decoded(token: str) -> tuple[str, ReferenceCall]:
             return hole()
         return tuple(map(value, v)) if isinstance(v, list) else v
 
-    family, args, kwargs = json.loads(token)
+    family, args, kwargs, _ = json.loads(token)
     holes = [i for i, a in enumerate(args) if a == _HOLE] + [k for k, v in kwargs.items() if v == _HOLE]
     x_index = 0 if holes and holes[0] == 0 else holes.index("x")
     return family, ReferenceCall(FAMILIES[family], tuple(map(value, args)), {k: value(v) for k, v in kwargs.items()},
                                  x_index)
 
 
-#: (token, the tensors' shapes and dtypes) -> the C++ node's handle of that CPU signature, or None (the
-#: node is not built, or cannot take the call): a compiled graph's calls of a known signature then run the
-#: kernels from C++ (adaptact_native::kernel_forward/backward), without the dispatcher's Python per call
-_NATIVE: dict[tuple, Optional[int]] = {}
-_NATIVE_LIMIT = 4096
-
-
-def _native_handle(token: str, tensors: Sequence[Tensor]) -> Optional[int]:
-    from adaptact.kernels import native_node  # import cycle: native_node imports the C engine, backends this
-    from adaptact.kernels.backends import _opaque_plan, native_prepare
+def _native_handle(tensors: list[Tensor], token: str) -> int:
+    """The C++ node's handle of this CPU call's signature (asked once per token and tensor sizes and dtypes by
+    the C++ kernels of the ops, which remember the answer): -1 where the node cannot take the call, -2 while
+    the node cannot answer yet (switched off, or the program's kernels not built: not remembered)."""
+    from adaptact.kernels.backends import _opaque_plan, native_prepare  # import cycle: backends imports this
     from adaptact.kernels.fused import FusedCall
 
-    if not native_node.enabled() or tensors[0].device.type != "cpu":
-        return None
-    key = (token, tuple((t.shape, t.dtype) for t in tensors))
-    if key in _NATIVE:
-        return _NATIVE[key]
-    if not native_node.ready():  # still building: ask again next call
-        return None
+    if not native_node.ready():
+        return -2
     family, reference = _decoded(token)
     engine, plan, theta = _opaque_plan(family, reference, tensors)
-    handle = None
-    if engine.name == "c":
-        call = FusedCall(plan.program, engine, 0, reference, plan.gather)
-        handle = native_prepare(family, call, tensors, theta, *reference.arguments(tensors))
-    if len(_NATIVE) >= _NATIVE_LIMIT:
-        _NATIVE.clear()
-    _NATIVE[key] = handle
-    return handle
+    if engine.name != "c":
+        return -1
+    call = FusedCall(plan.program, engine, 0, reference, plan.gather)
+    handle = native_prepare(family, call, tensors, theta, *reference.arguments(tensors))
+    return -2 if handle is None and not native_node.ready() else (-1 if handle is None else handle)
 
 
-@torch.library.custom_op("adaptact::fused_forward", mutates_args=())
-def fused_forward(tensors: list[Tensor], token: str, seed: Tensor) -> Tensor:
-    """``y`` of the fused call ``token`` names, on its tensors (the input among them)."""
+def _opaque_forward(tensors: list[Tensor], token: str, seed: Tensor) -> Tensor:
+    """The forward kernel in Python: the dispatcher's plan for the call, on the device's engine."""
     from adaptact.kernels.backends import opaque_forward
 
-    CALLS["fused_forward"] += 1
-    handle = _native_handle(token, tensors)
-    if handle is not None:
-        return torch.ops.adaptact_native.kernel_forward.default(handle, int(seed.item()), None, tensors)
+    if tensors[0].device.type == "cpu":
+        native_node.ready()  # starts the C++ node's build: once loaded, its kernels serve the CPU calls
     family, reference = _decoded(token)
     return opaque_forward(family, reference, tensors, int(seed.item()))
 
 
-@fused_forward.register_fake
-def _fused_forward_fake(tensors: list[Tensor], token: str, seed: Tensor) -> Tensor:
-    return torch.empty_like(tensors[_decoded(token)[1].x_index])
-
-
-@torch.library.custom_op("adaptact::fused_backward", mutates_args=())
-def fused_backward(tensors: list[Tensor], dy: Tensor, token: str, seed: Tensor) -> tuple[Tensor, Tensor]:
-    """``(dx, dtheta)``: the input's gradient and the packed ``(G, P)`` parameters' gradient for ``dy``."""
+def _opaque_backward(tensors: list[Tensor], dy: Tensor, token: str, seed: Tensor) -> tuple[Tensor, Tensor]:
     from adaptact.kernels.backends import opaque_backward
 
-    CALLS["fused_backward"] += 1
-    handle = _native_handle(token, tensors)
-    if handle is not None:
-        return torch.ops.adaptact_native.kernel_backward.default(handle, int(seed.item()), None, tensors, dy)
     family, reference = _decoded(token)
     return opaque_backward(family, reference, tensors, dy, int(seed.item()))
+
+
+def _forward_kernel(tensors: list[Tensor], token: str, seed: Tensor) -> Tensor:
+    CALLS["fused_forward"] += 1
+    return _opaque_forward(tensors, token, seed)
+
+
+def _backward_kernel(tensors: list[Tensor], dy: Tensor, token: str, seed: Tensor) -> tuple[Tensor, Tensor]:
+    CALLS["fused_backward"] += 1
+    return _opaque_backward(tensors, dy, token, seed)
+
+
+def _forward_fake(tensors: list[Tensor], token: str, seed: Tensor) -> Tensor:
+    return torch.empty_like(tensors[_decoded(token)[1].x_index])
 
 
 def _lowered_theta(token: str, tensors: Sequence[Tensor]) -> Tensor:
@@ -209,38 +213,95 @@ def _lowered_theta(token: str, tensors: Sequence[Tensor]) -> Tensor:
     return reference.with_tensors(tensors, LOWERINGS[family]).theta
 
 
-@fused_backward.register_fake
-def _fused_backward_fake(tensors: list[Tensor], dy: Tensor, token: str, seed: Tensor) -> tuple[Tensor, Tensor]:
+def _backward_fake(tensors: list[Tensor], dy: Tensor, token: str, seed: Tensor) -> tuple[Tensor, Tensor]:
     with torch.no_grad():
         theta = _lowered_theta(token, tensors)
     return torch.empty_like(tensors[_decoded(token)[1].x_index]), torch.empty_like(theta, dtype=torch.float32)
 
 
-def _setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
-    tensors, token, seed = inputs
-    ctx.save_for_backward(*tensors, seed)
-    ctx.token = token
+class _FusedForward(torch.autograd.Function):
+    """The op's autograd formula: ``dx`` from ``fused_backward``; each parameter's gradient as the
+    vector-Jacobian product of the packing with ``dtheta``. The packing is recomputed with a graph here, at
+    the autograd level (the op's own kernels run below it): AOTAutograd traces it into the compiled backward.
+    The fused backward is first-order (its autograd kernel refuses a graph)."""
+
+    @staticmethod
+    def forward(ctx: Any, token: str, seed: Tensor, *tensors: Tensor) -> Tensor:
+        with torch._C._AutoDispatchBelowAutograd():
+            y = torch.ops.adaptact.fused_forward.default(list(tensors), token, seed)
+        ctx.save_for_backward(*tensors, seed)
+        ctx.token = token
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, dy: Tensor) -> tuple:
+        *tensors, seed = ctx.saved_tensors
+        i = _decoded(ctx.token)[1].x_index
+        dx, dtheta = torch.ops.adaptact.fused_backward.default(list(tensors), dy, ctx.token, seed)
+        leaves = [t.detach().requires_grad_(j != i) for j, t in enumerate(tensors)]
+        params = [leaf for j, leaf in enumerate(leaves) if j != i]
+        with torch.enable_grad():
+            theta = _lowered_theta(ctx.token, leaves)
+            found = iter(torch.autograd.grad(theta, params, dtheta.to(theta.dtype), allow_unused=True))
+        return (None, None, *(dx if j == i else next(found) for j in range(len(tensors))))
 
 
-def _backward(ctx: Any, dy: Tensor) -> tuple:
-    """``dx`` from the op; each parameter's gradient as the vector-Jacobian product of the packing with ``dtheta``.
-
-    The packing is recomputed with a graph here, at the autograd level (the op's
-    own kernels run below it): AOTAutograd traces it into the compiled backward.
-    """
-    *tensors, seed = ctx.saved_tensors
-    i = _decoded(ctx.token)[1].x_index
-    dx, dtheta = fused_backward(list(tensors), dy, ctx.token, seed)
-    leaves = [t.detach().requires_grad_(j != i) for j, t in enumerate(tensors)]
-    params = [leaf for j, leaf in enumerate(leaves) if j != i]
-    with torch.enable_grad():
-        theta = _lowered_theta(ctx.token, leaves)
-        found = iter(torch.autograd.grad(theta, params, dtheta.to(theta.dtype), allow_unused=True))
-    grads = [dx if j == i else next(found) for j in range(len(tensors))]
-    return grads, None, None
+def _forward_with_graph(tensors: list[Tensor], token: str, seed: Tensor) -> Tensor:
+    return _FusedForward.apply(token, seed, *tensors)
 
 
-fused_forward.register_autograd(_backward, setup_context=_setup_context)
+def _forward_autograd(keys: Any, tensors: list[Tensor], token: str, seed: Tensor) -> Tensor:
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return _FusedForward.apply(token, seed, *tensors)
+    return torch.ops.adaptact.fused_forward.default.redispatch(keys & torch._C._after_autograd_keyset, tensors,
+                                                               token, seed)
+
+
+def _backward_autograd(keys: Any, tensors: list[Tensor], dy: Tensor, token: str, seed: Tensor) -> tuple:
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (*tensors, dy)):
+        raise RuntimeError("adaptact::fused_backward is first-order: a backward with create_graph=True through a "
+                           "compiled fused unit is not supported (run that model eagerly: its fused units "
+                           "differentiate the reference)")
+    return torch.ops.adaptact.fused_backward.default.redispatch(keys & torch._C._after_autograd_keyset, tensors,
+                                                                dy, token, seed)
+
+
+#: the ops (kernels here serve every device until the C++ node is loaded; then its kernels serve CPU calls,
+#: kernels/native_node.cpp); the underscored ones are the Python parts the C++ kernels call
+_LIB = torch.library.Library("adaptact", "DEF")
+_TAGS = (torch.Tag.pt2_compliant_tag,)
+_LIB.define("fused_forward(Tensor[] tensors, str token, Tensor seed) -> Tensor", tags=_TAGS)
+_LIB.define("fused_backward(Tensor[] tensors, Tensor dy, str token, Tensor seed) -> (Tensor, Tensor)", tags=_TAGS)
+_LIB.define("_native_handle(Tensor[] tensors, str token) -> int")
+_LIB.define("_opaque_forward(Tensor[] tensors, str token, Tensor seed) -> Tensor")
+_LIB.define("_opaque_backward(Tensor[] tensors, Tensor dy, str token, Tensor seed) -> (Tensor, Tensor)")
+_LIB.define("_fused_forward_autograd(Tensor[] tensors, str token, Tensor seed) -> Tensor")
+_LIB.impl("fused_forward", _forward_kernel, "CompositeExplicitAutograd")
+_LIB.impl("fused_backward", _backward_kernel, "CompositeExplicitAutograd")
+_LIB.impl("fused_forward", _forward_autograd, "Autograd", with_keyset=True)
+_LIB.impl("fused_backward", _backward_autograd, "Autograd", with_keyset=True)
+_LIB.impl("_native_handle", _native_handle, "CompositeExplicitAutograd")
+_LIB.impl("_opaque_forward", _opaque_forward, "CompositeExplicitAutograd")
+_LIB.impl("_opaque_backward", _opaque_backward, "CompositeExplicitAutograd")
+_LIB.impl("_fused_forward_autograd", _forward_with_graph, "CompositeImplicitAutograd")
+torch.library.register_fake("adaptact::fused_forward", _forward_fake, lib=_LIB)
+torch.library.register_fake("adaptact::fused_backward", _backward_fake, lib=_LIB)
+
+fused_forward = torch.ops.adaptact.fused_forward.default
+fused_backward = torch.ops.adaptact.fused_backward.default
+
+
+def calls() -> dict[str, int]:
+    """Executions of each op in this process: ``fused_forward`` and ``fused_backward`` (by their Python or
+    C++ kernels), and of those ``native_forward`` / ``native_backward``: run by a C++ handle."""
+    counts = {"fused_forward": CALLS["fused_forward"], "fused_backward": CALLS["fused_backward"],
+              "native_forward": 0, "native_backward": 0}
+    if native_node.loaded():
+        forward, backward, native_forward, native_backward = torch.ops.adaptact_native.graph_counts()
+        counts["fused_forward"] += forward
+        counts["fused_backward"] += backward
+        counts.update(native_forward=native_forward, native_backward=native_backward)
+    return counts
 
 
 def _call(token: str, stochastic: bool, tensors: Sequence[Tensor]) -> Tensor:

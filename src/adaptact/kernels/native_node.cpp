@@ -26,6 +26,7 @@
 #include <mutex>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -362,6 +363,131 @@ std::tuple<at::Tensor, at::Tensor> kernel_backward(int64_t handle, int64_t seed,
   return {dx.scalar_type() == x.scalar_type() ? dx : dx.to(x.scalar_type()), dtheta.to(at::kFloat).contiguous()};
 }
 
+// ---- Compiled graphs: the CPU kernels of kernels/custom_ops.py's adaptact::fused_forward / fused_backward ----
+// A graph names a fused call by its token (family and options) and passes its tensors; the first call of each
+// (token, tensor sizes and dtypes) asks Python for the C++ handle of that signature (adaptact::_native_handle:
+// a handle, -1 for none, -2 for "not now", which is not remembered), every later one finds it here and runs the
+// kernels without Python. A call without a handle runs the Python body (adaptact::_opaque_forward/backward).
+
+std::atomic<bool> graph_enabled{true};  // kernels/native_node.py set_enabled
+// executions: forward, backward, and those of them that ran by a handle (kernels/custom_ops.py calls())
+std::atomic<int64_t> graph_calls[4];
+std::mutex graph_lock;
+std::unordered_map<std::string, int64_t> graph_handles;  // (token, sizes, dtypes) -> handle or -1
+constexpr size_t kGraphLimit = 4096;                     // beyond it the table starts again
+
+std::string graph_key(c10::string_view token, const at::TensorList& tensors) {
+  std::string key(token.data(), token.size());
+  for (const at::Tensor& t : tensors) {
+    key += '|';
+    key += std::to_string(static_cast<int>(t.scalar_type()));
+    for (int64_t s : t.sizes()) {
+      key += ',';
+      key += std::to_string(s);
+    }
+  }
+  return key;
+}
+
+int64_t graph_handle(c10::string_view token, const at::TensorList& tensors) {
+  if (!graph_enabled.load(std::memory_order_relaxed)) return -1;
+  std::string key = graph_key(token, tensors);
+  {
+    std::lock_guard<std::mutex> hold(graph_lock);
+    auto found = graph_handles.find(key);
+    if (found != graph_handles.end()) return found->second;
+  }
+  static auto resolve = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("adaptact::_native_handle", "")
+                            .typed<int64_t(at::TensorList, c10::string_view)>();
+  const int64_t handle = resolve.call(tensors, token);
+  if (handle < -1) return -1;  // not now (the node still loading its kernels): ask again next call
+  std::lock_guard<std::mutex> hold(graph_lock);
+  if (graph_handles.size() >= kGraphLimit) graph_handles.clear();
+  graph_handles.emplace(std::move(key), handle);
+  return handle;
+}
+
+int64_t seed_of(const at::Tensor& seed) { return seed.contiguous().data_ptr<int64_t>()[0]; }
+
+at::Tensor graph_forward(at::TensorList tensors, c10::string_view token, const at::Tensor& seed) {
+  graph_calls[0].fetch_add(1, std::memory_order_relaxed);
+  const int64_t handle = graph_handle(token, tensors);
+  if (handle >= 0) {
+    graph_calls[2].fetch_add(1, std::memory_order_relaxed);
+    return kernel_forward(handle, seed_of(seed), c10::nullopt, tensors);
+  }
+  static auto opaque = c10::Dispatcher::singleton()
+                           .findSchemaOrThrow("adaptact::_opaque_forward", "")
+                           .typed<at::Tensor(at::TensorList, c10::string_view, const at::Tensor&)>();
+  return opaque.call(tensors, token, seed);
+}
+
+std::tuple<at::Tensor, at::Tensor> graph_backward(at::TensorList tensors, const at::Tensor& dy, c10::string_view token,
+                                                  const at::Tensor& seed) {
+  graph_calls[1].fetch_add(1, std::memory_order_relaxed);
+  const int64_t handle = graph_handle(token, tensors);
+  if (handle >= 0) {
+    graph_calls[3].fetch_add(1, std::memory_order_relaxed);
+    return kernel_backward(handle, seed_of(seed), c10::nullopt, tensors, dy);
+  }
+  static auto opaque =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("adaptact::_opaque_backward", "")
+          .typed<std::tuple<at::Tensor, at::Tensor>(at::TensorList, const at::Tensor&, c10::string_view,
+                                                    const at::Tensor&)>();
+  return opaque.call(tensors, dy, token, seed);
+}
+
+bool any_requires_grad(const at::TensorList& tensors) {
+  if (!at::GradMode::is_enabled()) return false;
+  for (const at::Tensor& t : tensors)
+    if (t.requires_grad()) return true;
+  return false;
+}
+
+// Autograd on CPU: a graph's call (grad mode off, as inside a compiled forward) goes straight to the kernel above;
+// a call that records a graph (tracing, or the op called eagerly) takes the Python autograd formula
+// (adaptact::_fused_forward_autograd), which is what a compiled graph is traced from.
+at::Tensor graph_forward_autograd(c10::DispatchKeySet keys, at::TensorList tensors, c10::string_view token,
+                                  const at::Tensor& seed) {
+  if (any_requires_grad(tensors)) {
+    static auto formula = c10::Dispatcher::singleton()
+                              .findSchemaOrThrow("adaptact::_fused_forward_autograd", "")
+                              .typed<at::Tensor(at::TensorList, c10::string_view, const at::Tensor&)>();
+    return formula.call(tensors, token, seed);
+  }
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("adaptact::fused_forward", "")
+                       .typed<at::Tensor(at::TensorList, c10::string_view, const at::Tensor&)>();
+  return op.redispatch(keys & c10::after_autograd_keyset, tensors, token, seed);
+}
+
+std::tuple<at::Tensor, at::Tensor> graph_backward_autograd(c10::DispatchKeySet keys, at::TensorList tensors,
+                                                           const at::Tensor& dy, c10::string_view token,
+                                                           const at::Tensor& seed) {
+  TORCH_CHECK(!any_requires_grad(tensors) && !(at::GradMode::is_enabled() && dy.requires_grad()),
+              "adaptact::fused_backward is first-order: a backward with create_graph=True through a compiled "
+              "fused unit is not supported (run that model eagerly: its fused units differentiate the reference)");
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("adaptact::fused_backward", "")
+                       .typed<std::tuple<at::Tensor, at::Tensor>(at::TensorList, const at::Tensor&, c10::string_view,
+                                                                 const at::Tensor&)>();
+  return op.redispatch(keys & c10::after_autograd_keyset, tensors, dy, token, seed);
+}
+
+void set_graph_enabled(bool on) {
+  graph_enabled.store(on, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> hold(graph_lock);
+  graph_handles.clear();
+}
+
+std::vector<int64_t> graph_counts() {
+  std::vector<int64_t> out;
+  for (const auto& c : graph_calls) out.push_back(c.load(std::memory_order_relaxed));
+  return out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY(adaptact_native, m) {
@@ -375,6 +501,20 @@ TORCH_LIBRARY(adaptact_native, m) {
   m.def("kernel_backward(int handle, int seed, Tensor? theta, Tensor[] tensors, Tensor dy) -> (Tensor, Tensor)",
         &kernel_backward);
   m.def("reference_vjp(int handle, int seed, Tensor[] tensors, Tensor dy, int needed) -> (Tensor[], int)");
+  m.def("set_graph_enabled(bool on) -> ()", &set_graph_enabled);
+  m.def("graph_counts() -> int[]", &graph_counts);
+}
+
+// The compiled graphs' ops are defined by kernels/custom_ops.py (their Python kernels serve every device until
+// this library is loaded); on CPU these take over.
+TORCH_LIBRARY_IMPL(adaptact, CPU, m) {
+  m.impl("fused_forward", &graph_forward);
+  m.impl("fused_backward", &graph_backward);
+}
+
+TORCH_LIBRARY_IMPL(adaptact, AutogradCPU, m) {
+  m.impl("fused_forward", &graph_forward_autograd);
+  m.impl("fused_backward", &graph_backward_autograd);
 }
 
 TORCH_LIBRARY_IMPL(adaptact_native, CompositeImplicitAutograd, m) { m.impl("call", call); }

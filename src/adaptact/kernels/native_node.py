@@ -53,7 +53,7 @@ from adaptact.kernels import c_engine
 from adaptact.kernels.c_build import _fingerprint, _sidecar, cache_dir, library_problem
 from adaptact.kernels.fused import FusedCall, Layout, _differentiable_grads
 
-__all__ = ["apply", "enabled", "prepare", "problem", "ready", "set_enabled", "wait"]
+__all__ = ["apply", "enabled", "loaded", "prepare", "problem", "ready", "set_enabled", "wait"]
 
 log = logging.getLogger("adaptact.kernels")
 
@@ -185,6 +185,7 @@ def _load() -> None:
     except (OSError, RuntimeError) as e:
         return _fail(f"the C++ autograd node could not be loaded ({str(e).splitlines()[0]})")
     _State.torch_library, _State.stage = lib, "ready"
+    torch.ops.adaptact_native.set_graph_enabled(_State.enabled)
 
 
 def ready() -> bool:
@@ -228,7 +229,14 @@ def set_enabled(on: bool) -> bool:
     """Turn the C++ node on or off for the calls that follow (the Python node is used when off); the
     previous setting."""
     was, _State.enabled = _State.enabled, bool(on)
+    if loaded():  # the compiled graphs' C++ kernels (custom_ops) read their own switch
+        torch.ops.adaptact_native.set_graph_enabled(_State.enabled)
     return was
+
+
+def loaded() -> bool:
+    """Whether the extension is loaded in this process (whether or not it is switched on)."""
+    return _State.stage == "ready"
 
 
 def _address(fn: object) -> int:
