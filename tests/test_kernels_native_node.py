@@ -275,3 +275,28 @@ def test_a_build_removes_the_scratch_left_by_a_killed_build(monkeypatch, tmp_pat
     with pytest.raises(RuntimeError, match="failed"):
         native_node._compile("false", tmp_path / "adaptact_native_x.so")
     assert not stale.exists() and not list(tmp_path.glob("native-build-*"))
+
+
+@pytest.mark.parametrize("name", ["rpau", "adact"])
+def test_the_cpp_node_draws_a_stochastic_calls_seed_as_torch_randint_does(native, name):
+    """The node draws the seed from torch's default generator itself: the draw and the generator's state after
+    it are those of kernels.fused.draw_seed (torch.randint), so runs stay reproducible under manual_seed and the
+    random numbers drawn after a call are the same on either node."""
+    from adaptact.kernels.fused import _SEED_RANGE
+
+    unit = aa.create(name, num_features=3).train()
+    x = torch.randn(5, 3, 7)
+    unit(x)  # the first call plans the signature; the served ones below take the C++ node
+    torch.manual_seed(11)
+    y = unit(x)
+    after = torch.rand(3)
+    assert type(y.grad_fn).__name__ == "CppFunction"
+    torch.manual_seed(11)
+    torch.randint(0, _SEED_RANGE, (1,))  # draw_seed's draw on the Python node
+    assert torch.equal(torch.rand(3), after)
+    was = native_node.set_enabled(False)
+    try:
+        torch.manual_seed(11)
+        assert torch.equal(unit(x), y)  # the Python node draws with torch.randint
+    finally:
+        native_node.set_enabled(was)

@@ -293,13 +293,15 @@ def _fast_cpu_call(family: str, args: tuple, kwargs: dict) -> Optional[Callable[
         theta = ready.theta(*args, **kwargs)
         if not isinstance(theta, Tensor):
             return None
-    seed = draw_seed(ready.call.program) if ready.seeded else 0
     if native:
         if ready.native is None:
             ready.native = native_prepare(family, ready.call, tensors, theta, args, kwargs)
-        if ready.native is not None:
-            return partial(native_node.apply, ready.native, seed, None if ready.packs else theta, tensors)
-    return partial(FusedUnit.apply, ready.call._replace(seed=seed) if ready.seeded else ready.call, theta, *tensors)
+        if ready.native is not None:  # a stochastic call's seed is drawn by the node (native_node.DRAW)
+            return partial(native_node.apply, ready.native, native_node.DRAW if ready.seeded else 0,
+                           None if ready.packs else theta, tensors)
+    if ready.seeded:
+        return partial(FusedUnit.apply, ready.call._replace(seed=draw_seed(ready.call.program)), theta, *tensors)
+    return partial(FusedUnit.apply, ready.call, theta, *tensors)
 
 
 def _reference_prepare(reference: Callable[..., Tensor], *args: Any, **kwargs: Any) -> Prepared:

@@ -14,6 +14,7 @@
 // the same bits. A backward run with a graph (create_graph=True) calls adaptact_native::reference_vjp, which
 // is implemented in Python (kernels/native_node.py) by the reference function, as FusedUnit does.
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -338,8 +339,19 @@ at::Tensor theta_of(const Prepared& p, const c10::optional<at::Tensor>& theta, c
   return pack(p, tensors);
 }
 
+// A stochastic call's seed from torch's default CPU generator, as kernels/fused.py draw_seed's
+// torch.randint(0, 2**62, (1,)) draws it (one 64-bit draw modulo the range; the same state afterwards), without
+// a tensor or Python per call.
+int64_t draw_seed() {
+  auto* gen = at::check_generator<at::CPUGeneratorImpl>(at::detail::getDefaultCPUGenerator());
+  std::lock_guard<std::mutex> hold(gen->mutex_);
+  return static_cast<int64_t>(gen->random64() % (uint64_t{1} << 62));
+}
+
+// seed < 0: draw it here (draw_seed)
 at::Tensor call(int64_t handle, int64_t seed, const c10::optional<at::Tensor>& theta, at::TensorList tensors) {
   const Prepared* p = prepared(handle);
+  if (seed < 0) seed = draw_seed();
   if (p->norm != Norm::Given && !(theta.has_value() && theta->defined()))  // made here, with autograd
     return FusedNode::apply(handle, seed, c10::optional<at::Tensor>(theta_of(*p, theta, tensors)), tensors);
   return FusedNode::apply(handle, seed, theta, tensors);

@@ -59,6 +59,9 @@ log = logging.getLogger("adaptact.kernels")
 
 ENV = "ADAPTACT_NATIVE_NODE"
 SOURCE = Path(__file__).with_name("native_node.cpp")
+#: the seed argument of :func:`apply` that makes the node draw a stochastic call's seed itself, from torch's
+#: default generator as :func:`adaptact.kernels.fused.draw_seed` does (the same number, the same state after)
+DRAW = -1
 #: signatures prepared at most (beyond it calls keep the Python node: the registry never shrinks)
 HANDLE_LIMIT = 1 << 16
 
@@ -292,6 +295,7 @@ def prepare(call: FusedCall, tensors: Sequence[Tensor], theta: Optional[Tensor] 
 
 
 def apply(handle: int, seed: int, theta: Optional[Tensor], tensors: Sequence[Tensor]) -> Tensor:
-    """``y`` of a prepared call through the C++ node (``seed``: a stochastic program's, else 0; ``theta``:
-    the packed parameters of a call without a gather whose handle does not compute them, else None)."""
+    """``y`` of a prepared call through the C++ node (``seed``: a stochastic program's, or :data:`DRAW`, else 0;
+    ``theta``: the packed parameters of a call without a gather whose handle does not compute them, else
+    None)."""
     return torch.ops.adaptact_native.call.default(handle, seed, theta, tensors)
