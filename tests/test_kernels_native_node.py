@@ -209,6 +209,19 @@ def test_a_blend_served_by_the_cpp_node_makes_its_theta_there(native, name, monk
     assert _fused_node(y) == "FusedUnitBackward" and len(calls) == 2
 
 
+@pytest.mark.parametrize("name, inside", [("adact", True), ("abu_soft", True), ("abu_nrm", False)])
+def test_a_softmax_blend_has_no_autograd_node_but_the_cpp_one(native, name, inside):
+    """AdAct's and ABU-softmax's weights are normalised inside the C++ node and differentiated there (torch's
+    softmax backward kernel: the bit test above), so the graph of a served call is the node and the
+    parameters' AccumulateGrad nodes; the other normalisations keep their autograd nodes."""
+    unit, x = aa.create(name, num_features=3), torch.randn(4, 3, 8, requires_grad=True)
+    unit(x)
+    y = unit(x)
+    assert type(y.grad_fn).__name__ == "CppFunction"
+    kinds = {type(f).__name__ for f, _ in y.grad_fn.next_functions if f is not None}
+    assert (kinds == {"AccumulateGrad"}) == inside, kinds
+
+
 @needs_c
 def test_without_a_cpp_compiler_the_python_node_serves_and_says_why(monkeypatch):
     monkeypatch.setattr(native_node, "_cxx", lambda: None)

@@ -144,6 +144,11 @@ at::Tensor run_forward(const Prepared& p, const at::Tensor& x, const at::Tensor&
   return y.scalar_type() == x.scalar_type() ? y : y.to(x.scalar_type());
 }
 
+// Whether the node makes a computed theta itself, outside autograd, and differentiates it in its own backward
+// (blend_backward): the identity and the softmax, whose gradients are a slice and torch's own softmax backward
+// kernel. The other normalisations are made with autograd (call below), as the Python packing makes them.
+bool node_normalizes(Norm norm) { return norm == Norm::None || norm == Norm::Softmax; }
+
 // A blend's packed parameters, with autograd: the operations of kernels/lowering.py blend_theta (weights to
 // float32, functional.blend_weights, then _pack: each part to float32, reshaped to G rows, concatenated), so
 // that values and gradients have the bits of the Python packing.
@@ -165,6 +170,30 @@ at::Tensor blend_theta(const Prepared& p, const at::TensorList& tensors) {
   std::vector<at::Tensor> cols{w.to(at::kFloat).reshape({p.groups, -1})};
   if (p.params >= 0) cols.push_back(tensors[p.params].to(at::kFloat).reshape({p.groups, -1}));
   return at::cat(cols, 1);
+}
+
+// The gradients of a blend's weights and basis parameters from dtheta, the (groups, width) float64 sums, for a
+// theta the node made (node_normalizes): autograd's steps through blend_theta's operations, in its order (the
+// sums rounded to float32, cat's slices, view's reshapes, softmax's backward kernel on softmax's output, which is
+// theta's weight columns, and the conversions back), so the bits are those of the autograd path.
+std::pair<at::Tensor, at::Tensor> blend_backward(const Prepared& p, const at::TensorList& tensors, const at::Tensor& theta,
+                                                 const at::Tensor& dtheta, bool need_weights, bool need_params) {
+  const at::Tensor& weights = tensors[p.weights];
+  const int64_t nw = weights.numel() / p.groups;
+  at::Tensor d = dtheta.to(at::kFloat);
+  at::Tensor dw, dp;
+  if (need_weights) {
+    dw = d.narrow(1, 0, nw).reshape(weights.sizes());
+    if (p.norm == Norm::Softmax)
+      dw = at::_softmax_backward_data(dw, theta.narrow(1, 0, nw).reshape(weights.sizes()), -1, at::kFloat);
+    if (dw.scalar_type() != weights.scalar_type()) dw = dw.to(weights.scalar_type());
+  }
+  if (need_params && p.params >= 0) {
+    const at::Tensor& params = tensors[p.params];
+    dp = d.narrow(1, nw, p.width - nw).reshape(params.sizes());
+    if (dp.scalar_type() != params.scalar_type()) dp = dp.to(params.scalar_type());
+  }
+  return {dw, dp};
 }
 
 // (dx as float32 or undefined, dtheta as the (groups, width) float64 sums or undefined) of a prepared call.
@@ -197,18 +226,28 @@ struct FusedNode : public torch::autograd::Function<FusedNode> {
     TORCH_CHECK(static_cast<int64_t>(tensors.size()) == static_cast<int64_t>(p->sizes.size()),
                 "adaptact_native: the call has ", tensors.size(), " tensors, its signature ", p->sizes.size());
     const bool given = theta_in.has_value() && theta_in->defined();
-    TORCH_CHECK(given == p->theta_input, "adaptact_native: this signature ",
+    const bool made = !given && p->theta_input && node_normalizes(p->norm);  // theta made here (blend_backward)
+    TORCH_CHECK(given == (p->theta_input && !made), "adaptact_native: this signature ",
                 p->theta_input ? "needs its theta" : "packs its own theta");
     if (given)
       TORCH_CHECK(theta_in->dim() == 2 && theta_in->size(0) == p->groups && theta_in->size(1) == p->width,
                   "adaptact_native: theta of shape ", theta_in->sizes(), ", the signature's is (", p->groups, ", ",
                   p->width, ")");
-    at::Tensor theta = given ? as_float32(*theta_in) : pack(*p, tensors);
+    at::Tensor theta;
+    if (given) {
+      theta = as_float32(*theta_in);
+    } else if (made) {
+      at::NoGradGuard off;
+      theta = blend_theta(*p, tensors);
+    } else {
+      theta = pack(*p, tensors);
+    }
     at::Tensor y = run_forward(*p, tensors[p->x_index], theta, static_cast<uint64_t>(seed));
     ctx->save_for_backward(tensors.vec());
     ctx->saved_data["handle"] = handle;
     ctx->saved_data["seed"] = seed;
     ctx->saved_data["packed"] = theta;
+    ctx->saved_data["made"] = made;
     if (given) ctx->saved_data["theta_dtype"] = static_cast<int64_t>(theta_in->scalar_type());
     return y;
   }
@@ -220,10 +259,12 @@ struct FusedNode : public torch::autograd::Function<FusedNode> {
     const int64_t seed = ctx->saved_data["seed"].toInt();
     std::vector<at::Tensor> tensors = ctx->get_saved_variables();
     const int64_t n = static_cast<int64_t>(tensors.size());
-    const int64_t first = p->theta_input ? 1 : 0;  // the tensors' first edge (theta's is 0 when given)
+    const bool made = ctx->saved_data["made"].toBool();
+    const bool given = p->theta_input && !made;
+    const int64_t first = given ? 1 : 0;  // the tensors' first edge (theta's is 0 when given)
     std::vector<bool> needed(n);
     for (int64_t i = 0; i < n; ++i) needed[i] = ctx->needs_input_grad(first + i);
-    const bool need_theta_in = p->theta_input && ctx->needs_input_grad(0);
+    const bool need_theta_in = given && ctx->needs_input_grad(0);
     // out: one per argument (handle, seed, theta, then each tensor), undefined where there is no gradient
     constexpr int64_t T = 3;
     torch::autograd::variable_list out(n + T);
@@ -244,10 +285,14 @@ struct FusedNode : public torch::autograd::Function<FusedNode> {
     const at::Tensor& x = tensors[p->x_index];
     const bool need_x = needed[p->x_index];
     bool need_theta = need_theta_in;
-    for (int64_t i = 0; i < n && !p->theta_input; ++i) need_theta = need_theta || (i != p->x_index && needed[i]);
+    for (int64_t i = 0; i < n && !given; ++i) need_theta = need_theta || (i != p->x_index && needed[i]);
     at::Tensor theta = ctx->saved_data["packed"].toTensor();
     auto [dx, dtheta] = run_backward(*p, x, dy, theta, static_cast<uint64_t>(seed), need_x, need_theta);
-    if (need_theta && p->theta_input) {
+    if (need_theta && made) {
+      auto [dw, dp] = blend_backward(*p, tensors, theta, dtheta, needed[p->weights], p->params >= 0 && needed[p->params]);
+      if (dw.defined()) out[T + p->weights] = dw;
+      if (dp.defined()) out[T + p->params] = dp;
+    } else if (need_theta && p->theta_input) {
       const auto dtype = static_cast<at::ScalarType>(ctx->saved_data["theta_dtype"].toInt());
       at::Tensor d = dtheta.to(at::kFloat);
       out[2] = d.scalar_type() == dtype ? d : d.to(dtype);
@@ -352,8 +397,8 @@ int64_t draw_seed() {
 at::Tensor call(int64_t handle, int64_t seed, const c10::optional<at::Tensor>& theta, at::TensorList tensors) {
   const Prepared* p = prepared(handle);
   if (seed < 0) seed = draw_seed();
-  if (p->norm != Norm::Given && !(theta.has_value() && theta->defined()))  // made here, with autograd
-    return FusedNode::apply(handle, seed, c10::optional<at::Tensor>(theta_of(*p, theta, tensors)), tensors);
+  if (p->norm != Norm::Given && !node_normalizes(p->norm) && !(theta.has_value() && theta->defined()))
+    return FusedNode::apply(handle, seed, c10::optional<at::Tensor>(theta_of(*p, theta, tensors)), tensors);  // autograd
   return FusedNode::apply(handle, seed, theta, tensors);
 }
 
