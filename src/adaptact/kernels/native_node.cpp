@@ -145,9 +145,9 @@ at::Tensor run_forward(const Prepared& p, const at::Tensor& x, const at::Tensor&
 }
 
 // Whether the node makes a computed theta itself, outside autograd, and differentiates it in its own backward
-// (blend_backward): the identity and the softmax, whose gradients are a slice and torch's own softmax backward
-// kernel. The other normalisations are made with autograd (call below), as the Python packing makes them.
-bool node_normalizes(Norm norm) { return norm == Norm::None || norm == Norm::Softmax; }
+// (blend_backward): the softmax (AdAct, ABU-softmax), whose gradient is torch's own softmax backward kernel.
+// The other normalisations are made with autograd (call below), as the Python packing makes them.
+bool node_normalizes(Norm norm) { return norm == Norm::Softmax; }
 
 // A blend's packed parameters, with autograd: the operations of kernels/lowering.py blend_theta (weights to
 // float32, functional.blend_weights, then _pack: each part to float32, reshaped to G rows, concatenated), so
@@ -183,9 +183,8 @@ std::pair<at::Tensor, at::Tensor> blend_backward(const Prepared& p, const at::Te
   at::Tensor d = dtheta.to(at::kFloat);
   at::Tensor dw, dp;
   if (need_weights) {
-    dw = d.narrow(1, 0, nw).reshape(weights.sizes());
-    if (p.norm == Norm::Softmax)
-      dw = at::_softmax_backward_data(dw, theta.narrow(1, 0, nw).reshape(weights.sizes()), -1, at::kFloat);
+    dw = at::_softmax_backward_data(d.narrow(1, 0, nw).reshape(weights.sizes()),
+                                    theta.narrow(1, 0, nw).reshape(weights.sizes()), -1, at::kFloat);
     if (dw.scalar_type() != weights.scalar_type()) dw = dw.to(weights.scalar_type());
   }
   if (need_params && p.params >= 0) {
