@@ -23,7 +23,7 @@ import pandas as pd
 
 from adaptact.experiments.base import Experiment
 from adaptact.experiments.checks import CheckContext, Claim
-from adaptact.report.stats import ALPHA, POWER, compare_cells, holm
+from adaptact.report.stats import ALPHA, POWER, compare_cells, finished_cells, holm, summarize
 
 __all__ = ["CLAIM_COLUMNS", "claims_markdown", "evaluate_claims", "paper_claims_markdown", "validate_claims"]
 
@@ -49,9 +49,11 @@ def _cell_means(runs: pd.DataFrame, column: str, metric: str) -> pd.Series:
 
 
 def _unfinished_rows(runs: pd.DataFrame, column: str) -> dict[str, tuple[int, int]]:
-    """Rows of ``column`` with a run that did not finish: row -> (unfinished, planned)."""
-    cells = runs[runs["column"] == column].groupby("row", sort=False)["status"]
-    return {row: (int((s != "ok").sum()), len(s)) for row, s in cells if (s != "ok").any()}
+    """Rows of ``column`` whose cell did not finish all its runs (the rule of :func:`finished_cells`, which
+    ranks the report's tables): row -> (unfinished, planned)."""
+    summary = summarize(runs[runs["column"] == column])
+    finished = set(finished_cells(summary)["row"])
+    return {r.row: (int(r.not_ok), int(r.n + r.not_ok)) for r in summary.itertuples() if r.row not in finished}
 
 
 def _reference(claim: Claim, candidates: dict[str, float]) -> str | None:
