@@ -197,3 +197,41 @@ def test_the_first_compile_in_a_process_traces_once_and_a_mode_change_retraces(m
     with K.use("reference"):
         torch.testing.assert_close(compiled(x), unit(x))
     assert len(traces) == 2
+
+
+@needs_c
+@pytest.mark.compile
+def test_compiled_calls_from_two_threads_give_the_eager_values():
+    """The compiled path's C++ table of handles is shared by threads (ops run without the GIL): two threads
+    calling compiled units of several shapes at once get the eager values."""
+    import threading
+
+    from adaptact.kernels import native_node
+
+    if not native_node.wait(timeout=300):
+        pytest.skip(f"no C++ autograd node here: {native_node.problem()}")
+    torch.manual_seed(0)
+    unit = U.PAU(num_features=4)
+    compiled = torch.compile(unit, backend="aot_eager", fullgraph=True, dynamic=False)
+    inputs = [torch.randn(n, 4, 3, 5) for n in (2, 3, 5)]
+    with torch.no_grad():
+        expected = [unit(x) for x in inputs]
+        for x in inputs:
+            compiled(x)  # trace each shape once, in this thread
+    failures = []
+
+    def work(k):
+        with torch.no_grad():
+            for i in range(60):
+                j = (i + k) % len(inputs)
+                if not torch.equal(compiled(inputs[j]), expected[j]):
+                    failures.append((k, i))
+
+    before = custom_ops.calls()["native_forward"]
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+    assert custom_ops.calls()["native_forward"] == before + 120  # every call ran from C++
