@@ -14,6 +14,7 @@ per-call target (``benchmarks/overhead.py``) can reach at that size.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -88,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--units", default="scaled_relu,pau,abu,agumbel,adact")
     parser.add_argument("--n", type=int, default=32768)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", default=None, help="also write the results as JSON to this file")
     args = parser.parse_args(argv)
+    results = {"n": args.n, "ns_per_element": {}}
     names = args.units.split(",")
     width = max(12, *map(len, names))
     print(f"{'unit':<{width}} {'ns/element (runs)':>28} {'µs per call':>12}")
@@ -97,8 +100,12 @@ def main(argv: list[str] | None = None) -> int:
             exe, params = build(name, workdir)
             seconds = [float(subprocess.run([exe, str(args.n), *params], check=True, capture_output=True,
                                             text=True).stdout.split()[0]) for _ in range(args.runs)]
+            results["ns_per_element"][name] = [1e9 * s / args.n for s in seconds]
             per_element = ", ".join(f"{1e9 * s / args.n:.3f}" for s in seconds)
             print(f"{name:<{width}} {per_element:>28} {1e6 * min(seconds):>12.1f}", flush=True)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=1)
     return 0
 
 
