@@ -159,7 +159,7 @@ def _decoded(token: str) -> tuple[str, ReferenceCall]:
 def _native_handle(tensors: list[Tensor], token: str) -> int:
     """The C++ node's handle of this CPU call's signature (asked once per token and tensor sizes and dtypes by
     the C++ kernels of the ops, which remember the answer): -1 where the node cannot take the call, -2 while
-    the node cannot answer yet (switched off, or the program's kernels not built: not remembered)."""
+    it cannot answer (switched off, or not ready: an answer that is not remembered)."""
     from adaptact.kernels.backends import _opaque_plan, native_prepare  # import cycle: backends imports this
     from adaptact.kernels.fused import FusedCall
 
