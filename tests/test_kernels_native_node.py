@@ -224,6 +224,7 @@ def test_a_softmax_blend_has_no_autograd_node_but_the_cpp_one(native, name, insi
 
 @needs_c
 def test_without_a_cpp_compiler_the_python_node_serves_and_says_why(monkeypatch):
+    monkeypatch.setattr(native_node._State, "enabled", True)  # also where ADAPTACT_NATIVE_NODE=0 turned it off
     monkeypatch.setattr(native_node, "_cxx", lambda: None)
     monkeypatch.setattr(native_node._State, "stage", "building")
     monkeypatch.setattr(native_node._State, "problem", None)
@@ -240,6 +241,7 @@ def test_without_a_cpp_compiler_the_python_node_serves_and_says_why(monkeypatch)
 def test_a_damaged_built_node_is_not_loaded(monkeypatch, tmp_path):
     damaged = tmp_path / "adaptact_native_x.so"
     damaged.write_bytes(b"not a library")
+    monkeypatch.setattr(native_node._State, "enabled", True)
     monkeypatch.setattr(native_node._State, "stage", "built")
     monkeypatch.setattr(native_node._State, "library", damaged)
     monkeypatch.setattr(native_node._State, "problem", None)
@@ -264,7 +266,7 @@ def test_a_process_that_exits_during_the_build_leaves_no_compiler_and_no_scratch
         "    time.sleep(0.05)\n"
         "print(n._State.process.pid if n._State.process is not None else -1)\n"
     )
-    env = {**os.environ, "ADAPTACT_CACHE": str(tmp_path)}
+    env = {**os.environ, "ADAPTACT_CACHE": str(tmp_path), "ADAPTACT_NATIVE_NODE": "1"}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     pid = int(done.stdout.split()[-1])
