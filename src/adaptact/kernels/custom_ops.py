@@ -52,11 +52,15 @@ __all__ = ["calls", "compiled_prepare", "fused_backward", "fused_forward"]
 #: executions of each op's Python kernel in this process (op name -> count; see calls())
 CALLS: collections.Counter = collections.Counter()
 
-#: the digest of the kernels' Python sources, written into every token: torch's caches of compiled graphs key
-#: on the graph's constants but not on an op's implementation, and the compiled backward holds this module's
-#: formula and the lowering's packing, so a graph compiled by another version of them must not be reused
-SOURCE_DIGEST = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py")))
-                               ).hexdigest()[:16]
+@lru_cache(maxsize=None)
+def source_digest() -> str:
+    """The digest of the kernels' Python sources, written into every token: torch's caches of compiled graphs
+    key on the graph's constants but not on an op's implementation, and the compiled backward holds this
+    module's formula and the lowering's packing, so a graph compiled by another version of them must not be
+    reused. Read at the first trace (not at import: importing adaptact reads no sources)."""
+    sources = sorted(Path(__file__).parent.glob("*.py"))
+    return hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
+
 
 #: how a tensor argument is written in a token
 _HOLE = {"tensor": True}
@@ -130,7 +134,7 @@ def _compiled_token(engine: str, family: str, device_type: str, args: tuple, kwa
     try:
         lowered = LOWERINGS[family](*meta_args, **meta_kwargs)
         token = json.dumps([family, [_json_value(a) for a in args], {k: _json_value(v) for k, v in kwargs},
-                            SOURCE_DIGEST])
+                            source_digest()])
     except (TypeError, ValueError, RuntimeError):  # options JSON cannot hold, or a lowering that needs values
         return None
     if isinstance(lowered, str):
