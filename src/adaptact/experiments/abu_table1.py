@@ -70,10 +70,11 @@ EXPERIMENT = Experiment(
                     C.alpha_below(("αReLU", "αELU"), "SMCN Adam C10"))),
         "medium": Profile(
             "medium", MEDIUM, columns=("SMCN Adam C10", "SMCN_S Adam C10"), seeds=3,
-            expect="with every row of both columns at 6,000 steps: ReLU well above the identity on SMCN, the "
-                   "paper's ordering of the fixed functions, and each alpha-unit and ABU against its baseline",
+            expect="with every row of both columns at 6,000 steps: ReLU above the identity on SMCN (the paper: "
+                   "by 3.9 pp) and far above it on SMCN_S (33.9 pp), the paper's ordering of the fixed functions, "
+                   "and each alpha-unit and ABU against its baseline",
             budget="78 runs of 6,000 steps of quarter-width SMCN: about 20-30 CPU-hours (estimated)",
-            checks=(C.lower_by("I", "ReLU", "SMCN Adam C10", 5.0), C.lower_by("I", "ReLU", "SMCN_S Adam C10", 5.0),
+            checks=(C.lower_by("I", "ReLU", "SMCN Adam C10", 2.0), C.lower_by("I", "ReLU", "SMCN_S Adam C10", 5.0),
                     C.alpha_below(("αReLU", "αELU"), "SMCN Adam C10"))),
         "full": Profile("full", {}, seeds=30, budget=FULL_BUDGET),
     },
