@@ -15,7 +15,9 @@ shift $(( $# >= 2 ? 2 : 1 ))
 ORDER=(pau-mnist-fmnist adact-table1 davis-mnist-fixed-vs-trainable davis-mnist-width davis-mnist-depth
        farhadi-mnist farhadi-sim farhadi-mr farhadi-mr-optimizer abu-table1 abu-table2)
 [ $# -gt 0 ] && ORDER=("$@")
-ADAPTACT=${ADAPTACT:-.venv/bin/adaptact}
+# each experiment on the commit campaign/frozen-commits.tsv names (scripts/frozen_adaptact.sh); ADAPTACT=.venv/bin/adaptact
+# runs this checkout's code instead (for a campaign of your own)
+ADAPTACT=${ADAPTACT:-scripts/frozen_adaptact.sh}
 for exp in "${ORDER[@]}"; do
   echo "=== $exp (medium) $(date -u +%FT%TZ)"
   start=$(date +%s)

@@ -1,0 +1,82 @@
+"""The campaign's frozen-code wrapper (scripts/frozen_adaptact.sh) and its table of commits."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "frozen_adaptact.sh"
+TABLE = ROOT / "campaign" / "frozen-commits.tsv"
+
+pytestmark = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("git") is None,
+                                reason="needs bash and git")
+
+
+def table() -> dict[str, str]:
+    rows = [line.split("\t") for line in TABLE.read_text().splitlines() if line and not line.startswith("#")]
+    return {r[0]: r[1] for r in rows}
+
+
+def frozen(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "ADAPTACT_PYTHON": sys.executable, **(env or {})})
+
+
+def in_git_checkout() -> bool:
+    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--is-shallow-repository"], capture_output=True,
+                          text=True).stdout.strip() == "false"
+
+
+def test_an_experiment_without_a_commit_is_refused_in_one_line():
+    out = frozen("reproduce", "no-such-experiment", "--profile", "medium")
+    assert out.returncode == 2
+    assert out.stderr.strip() == (f"frozen_adaptact: no-such-experiment has no commit in {TABLE}: "
+                                  "add one before running it")
+
+
+@pytest.mark.parametrize("args", [(), ("report", "campaign/x"), ("reproduce",)])
+def test_anything_but_reproduce_an_experiment_is_refused(args):
+    out = frozen(*args)
+    assert out.returncode == 2 and out.stderr.startswith("frozen_adaptact: usage:")
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_every_experiment_the_campaign_runs_is_finished_or_has_a_commit():
+    order = re.search(r"ORDER=\(([^)]*)\)", (ROOT / "scripts" / "campaign.sh").read_text()).group(1).split()
+    pending = [e for e in order if not (ROOT / "docs" / "results" / f"{e}-medium").is_dir()]
+    assert set(pending) <= set(table()), sorted(set(pending) - set(table()))
+    finished = [e for e in table() if (ROOT / "docs" / "results" / f"{e}-medium").is_dir()]
+    assert not finished, f"published experiments still listed to run: {finished}"
+
+
+@pytest.mark.skipif(not in_git_checkout(), reason="needs a full git clone (the table's commits)")
+def test_every_commit_of_the_table_is_in_the_repository():
+    for exp, commit in table().items():
+        ok = subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{commit}^{{commit}}"]).returncode == 0
+        assert ok, f"{exp}: {commit}"
+
+
+@pytest.mark.skipif(not in_git_checkout(), reason="needs a full git clone (the table's commits)")
+def test_the_wrapper_runs_the_cli_from_a_worktree_of_the_named_commit(tmp_path):
+    exp, commit = next(iter(table().items()))
+    wt = tmp_path / f"frozen-{commit}"
+    try:
+        out = frozen("reproduce", exp, "--help", env={"ADAPTACT_WORKTREES": str(tmp_path)})
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("usage: adaptact reproduce")
+        assert f"frozen_adaptact: {exp} on {commit} ({wt})" in out.stderr
+        head = subprocess.run(["git", "-C", str(wt), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+        full = subprocess.run(["git", "-C", str(ROOT), "rev-parse", f"{commit}^{{commit}}"], capture_output=True,
+                              text=True).stdout
+        assert head == full
+        again = frozen("reproduce", exp, "--help", env={"ADAPTACT_WORKTREES": str(tmp_path)})  # reuses it
+        assert again.returncode == 0 and "Preparing worktree" not in again.stderr
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(wt)], capture_output=True)
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], capture_output=True)
