@@ -21,7 +21,10 @@ ADAPTACT=${ADAPTACT:-scripts/frozen_adaptact.sh}
 for exp in "${ORDER[@]}"; do
   echo "=== $exp (medium) $(date -u +%FT%TZ)"
   start=$(date +%s)
+  # runs another experiment of the campaign already made (the same key) are copied, where the code can
+  reuse=()
+  if "$ADAPTACT" reproduce "$exp" --help 2>/dev/null | grep -q -- --reuse-records; then reuse=(--reuse-records campaign); fi
   "$ADAPTACT" reproduce "$exp" --profile medium --data-dir "$DATA" --workers "$WORKERS" --quiet --no-figures \
-      --out "campaign/$exp-medium" || echo "--- $exp: exit $?"
+      --out "campaign/$exp-medium" "${reuse[@]}" || echo "--- $exp: exit $?"
   echo "=== $exp done in $(( $(date +%s) - start )) s"
 done

@@ -258,3 +258,57 @@ def test_a_report_is_never_replaced_by_an_emptier_one(tmp_path):
     assert {p: p.read_bytes() for p in tmp_path.glob("report*")} == files
     write_report(tmp_path, force=True)
     assert (tmp_path / "report-digits.csv").read_bytes() != files[tmp_path / "report-digits.csv"]
+
+
+# ------------------------------------------------------------------ records reused from other results folders
+
+
+def _renamed(exp, names: dict[str, str]):
+    """``exp`` with rows relabelled (labels are tags, not identity: the runs keep their keys)."""
+    rows = [dataclasses.replace(r, label=names.get(r.label, r.label),
+                                baseline=names.get(r.baseline, r.baseline)) for r in exp.rows]
+    quick = exp.profiles["quick"]
+    return dataclasses.replace(exp, name="digits-renamed", rows=rows, profiles={"quick": dataclasses.replace(
+        quick, rows=tuple(names.get(r, r) for r in quick.rows), checks=())})
+
+
+def test_finished_runs_of_another_folder_are_copied_not_run_again(tmp_path):
+    exp = digits()
+    _swept(exp, tmp_path / "campaign" / "digits-quick", 1)
+    other = _renamed(exp, {"ReLU": "plain ReLU"})
+    out = tmp_path / "campaign" / "renamed-quick"
+    summary = reproduce(other, "quick", seeds=1, out=out, progress=False, overrides=TINY,
+                        reuse=[tmp_path / "campaign"])  # a folder of results folders
+    planned = [spec for _, spec in other.plan("quick", 1, **TINY)[0]]
+    assert summary.ran == 0 and sorted(summary.reused) == sorted(s.key() for s in planned)
+    for spec in planned:
+        copied = json.loads(record_path(out, spec).read_text())
+        source = json.loads(record_path(tmp_path / "campaign" / "digits-quick", spec).read_text())
+        assert copied["spec"]["tags"] == spec.to_dict()["tags"]  # this experiment's cell, not the source's
+        assert {**copied, "spec": None} == {**source, "spec": None}
+    assert {spec.to_dict()["tags"]["row"] for spec in planned} == {"plain ReLU", "PAU"}
+    assert "reused" in (out / "executions.log").read_text()
+    write_report(out)  # the copies are ordinary records of this folder
+
+
+def test_a_damaged_or_unfinished_record_elsewhere_is_not_reused(tmp_path, caplog):
+    exp = digits(rows=("ReLU",))
+    source = tmp_path / "a"
+    _swept(exp, source, 2)
+    specs = [spec for _, spec in exp.plan("quick", 2, **TINY)[0]]
+    truncated = record_path(source, specs[0])
+    truncated.write_bytes(truncated.read_bytes()[:80])
+    failed = record_path(source, specs[1])
+    failed.write_text(json.dumps(_variant(json.loads(failed.read_text()), status="failed", error="boom")))
+    with caplog.at_level(logging.WARNING, logger="adaptact.records"):
+        summary = reproduce(exp, "quick", seeds=2, out=tmp_path / "b", progress=False, workers=1, overrides=TINY,
+                            reuse=[source])
+    assert summary.ran == 2 and summary.reused == []
+    assert any("not reused" in m and truncated.name in m for m in caplog.messages)
+    assert truncated.exists() and not (source / "quarantine").exists()  # another folder's files are left alone
+
+
+def test_a_reuse_folder_that_does_not_exist_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="reuse: .*nowhere is not a folder"):
+        reproduce(digits(), "quick", seeds=1, out=tmp_path, progress=False, overrides=TINY,
+                  reuse=[tmp_path / "nowhere"])

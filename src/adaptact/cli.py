@@ -150,9 +150,10 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     console = Console()
     summary = reproduce(exp, args.profile, seeds=args.seeds, out=out, engine=args.engine,
                         workers=args.workers, progress=not args.quiet, overrides=overrides,
-                        gpus_per_task=args.gpus_per_task)
-    console.print(f"{summary.ran} run(s) done now, {summary.skipped} already recorded, {summary.failed} failed, "
-                  f"{summary.seconds / 60:.1f} min")
+                        gpus_per_task=args.gpus_per_task, reuse=args.reuse_records or ())
+    copied = f" ({len(summary.reused)} copied from --reuse-records)" if summary.reused else ""
+    console.print(f"{summary.ran} run(s) done now, {summary.skipped} already recorded{copied}, {summary.failed} "
+                  f"failed, {summary.seconds / 60:.1f} min")
     for what, why in summary.unavailable.items():
         console.print(f"[yellow]not run:[/yellow] {what}: {why}")
     if summary.waiting:
@@ -488,6 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "the same command resumes a killed sweep's unfinished runs from them")
     p.add_argument("--log", default=None, metavar="NAMES",
                    help="log every run under <out>/logs/<key>/: csv, tensorboard, wandb, mlflow (comma-separated)")
+    p.add_argument("--reuse-records", action="append", type=existing_folder, metavar="DIR",
+                   help="copy finished records of the same runs (same key) from results folder DIR, or from the "
+                        "results folders inside DIR, instead of running them again (repeatable)")
     p.add_argument("--no-figures", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress display")
 

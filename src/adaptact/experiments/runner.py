@@ -47,7 +47,7 @@ from adaptact.experiments.base import Cell, Experiment
 from adaptact.train import RunRecord, RunSpec, resolve_device, write_json_atomic
 from adaptact.train.record import DamagedRecord, ResultsError
 
-__all__ = ["ENGINES", "SweepSummary", "load_records", "quarantine", "ray_task_options", "read_manifest",
+__all__ = ["ENGINES", "SweepSummary", "load_records", "quarantine", "ray_task_options", "read_manifest", "reuse_record",
            "record_path", "reproduce", "run_specs", "stored_experiment_path", "worker_plugins"]
 
 log = logging.getLogger("adaptact.records")
@@ -90,6 +90,40 @@ def _read_record(out: Path, path: Path, set_aside: bool) -> RunRecord | None:
         else:
             log.warning(f"skipped {' '.join(str(err).split())}")
         return None
+
+
+def _reuse_candidates(folder: Path, key: str) -> list[Path]:
+    """Where a record of run ``key`` may be under ``folder``: a results folder (``records/<key>.json``) or a
+    folder of results folders (``*/records/<key>.json``)."""
+    own = folder / "records" / f"{key}.json"
+    return [own] if own.exists() else sorted(folder.glob(f"*/records/{key}.json"))
+
+
+def reuse_record(out: Path, spec: RunSpec, folders: Sequence[Path]) -> Path | None:
+    """Copy a finished record of ``spec``'s run from one of ``folders`` into ``out`` (its tags set to this
+    spec's, which are not part of the identity); return where it came from, or ``None``.
+
+    Records are identified by their spec alone, so a finished run of another experiment with the same key is
+    this run (abu-table2's ABU cells are abu-table1's). A candidate must pass every check a record of ``out``
+    passes (:meth:`RunRecord.load`); one that does not is reported and left where it is."""
+    key = spec.key()
+    for folder in folders:
+        for path in _reuse_candidates(Path(folder), key):
+            if path.resolve() == record_path(out, spec).resolve():
+                continue
+            try:
+                record = RunRecord.load(path, check_name=True)
+            except (OSError, DamagedRecord) as err:
+                log.warning(f"not reused: {' '.join(str(err).split())}")
+                continue
+            if record.status not in DONE:
+                continue
+            data = json.loads(path.read_text())
+            data["spec"]["tags"] = spec.to_dict().get("tags", {})
+            write_json_atomic(record_path(out, spec), data, compact=True)
+            _log(out, f"reused {key} {data['spec']['tags']} from {path}")
+            return path
+    return None
 
 
 def load_records(out: str | os.PathLike, *, set_aside: bool = False) -> list[RunRecord]:
@@ -399,6 +433,8 @@ class SweepSummary:
     unavailable: dict[str, str] = field(default_factory=dict)
     waiting: list[Cell] = field(default_factory=list)
     seconds: float = 0.0
+    #: keys of the runs whose records were copied from another results folder (``reuse``), counted in ``skipped``
+    reused: list[str] = field(default_factory=list)
 
 
 def _log(out: Path, line: str) -> None:
@@ -420,10 +456,15 @@ def run_specs(
     progress: bool = True,
     title: str = "runs",
     gpus_per_task: float | None = None,
+    reuse: Sequence[str | os.PathLike] = (),
+    on_reuse: Callable[[str, Path], None] | None = None,
 ) -> tuple[int, int, dict[str, str]]:
     """Run every spec whose record is not yet in ``out`` (in parallel).
 
     ``gpus_per_task`` (Ray only): GPUs each CUDA run reserves (see :func:`ray_task_options`).
+    ``reuse``: results folders (or folders of them) whose finished records of the same runs are copied into
+    ``out`` instead of running them again (:func:`reuse_record`); they count as already recorded, and
+    ``on_reuse(key, source)`` is called for each.
 
     ``workers`` (default: CPU cores // threads per run) only changes how many runs go at once,
     never their numbers. Every spec is validated first (``ValueError`` before any run); a damaged
@@ -446,6 +487,10 @@ def run_specs(
         record = _read_record(out, record_path(out, spec), set_aside=True)
         if record is not None and record.status in DONE:
             skipped += 1
+        elif reuse and (source := reuse_record(out, spec, [Path(f) for f in reuse])) is not None:
+            skipped += 1
+            if on_reuse is not None:
+                on_reuse(key, source)
         else:
             todo.append(spec)
     missing: dict[str, str] = {}
@@ -497,6 +542,7 @@ def reproduce(
     progress: bool = True,
     overrides: dict[str, Any] | None = None,
     gpus_per_task: float | None = None,
+    reuse: Sequence[str | os.PathLike] = (),
 ) -> SweepSummary:
     """Run (or finish) every run of ``experiment``'s ``profile`` into ``out``; derived rows follow their sources.
 
@@ -512,6 +558,10 @@ def reproduce(
     checkpoint; ``{"loggers": ["csv", "tensorboard"]}`` logs every run under ``<out>/logs/<key>/``
     (see :func:`long_run_folders`).
 
+    ``reuse``: other results folders, or folders of them (``campaign/``), whose finished records of runs
+    of this sweep (the same key: the same spec) are copied in instead of running them again (see
+    :func:`reuse_record`).
+
     ``out`` also keeps the experiment's definition (``experiments/<name>.json``, see
     :mod:`adaptact.experiments.stored`), so ``adaptact report``/``plot`` work without the code that defined it.
     Called from a script, it needs no ``if __name__ == "__main__":`` guard (see the module).
@@ -524,6 +574,9 @@ def reproduce(
     if exp.unavailable:
         raise ValueError(f"{exp.name} cannot be reproduced here: {exp.unavailable}")
     _check_workers(workers)
+    for folder in reuse:
+        if not Path(folder).is_dir():
+            raise ValueError(f"reuse: {folder} is not a folder (a results folder, or a folder of them)")
     if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= 10**6):
         raise ValueError(f"seeds must be an integer in [1, 1000000], got {seeds!r}")
     overrides = dict(overrides or {})
@@ -539,8 +592,9 @@ def reproduce(
     start = time.perf_counter()
     for included in exp.includes:
         sub = reproduce(included, profile, seeds=seeds, out=out, engine=engine, workers=workers,
-                        progress=progress, overrides=overrides, gpus_per_task=gpus_per_task)
+                        progress=progress, overrides=overrides, gpus_per_task=gpus_per_task, reuse=reuse)
         summary.ran += sub.ran
+        summary.reused += sub.reused
         summary.unavailable.update(sub.unavailable)
     summary.unavailable.update({f"{exp.name}/{c}": why for c, why in exp.unavailable_columns(profile).items()})
     planned, _ = exp.plan(profile, seeds, load_records(out), **overrides)
@@ -553,7 +607,8 @@ def reproduce(
             break
         previous = keys
         ran, _, missing = run_specs([spec for _, spec in planned], out, engine=engine, workers=workers,
-                                    progress=progress, title=f"{exp.name} ({profile})", gpus_per_task=gpus_per_task)
+                                    progress=progress, title=f"{exp.name} ({profile})", gpus_per_task=gpus_per_task,
+                                    reuse=reuse, on_reuse=lambda key, source: summary.reused.append(key))
         for cell, spec in planned:
             if spec.key() in missing:
                 summary.unavailable[f"{exp.name}/{cell.column}"] = " ".join(missing[spec.key()].split())
