@@ -181,3 +181,13 @@ def test_paired_test_matches_scipy():
     t = paired_tests(runs, [("u", "b")]).iloc[0]
     assert t["n"] == 4 and t["diff"] == pytest.approx(0.75)
     assert t["p_ttest"] == pytest.approx(ttest_rel(a, b).pvalue)
+
+
+@pytest.mark.parametrize("source, sharing, runs", [("abu-table1", "abu-table2", 3),
+                                                    ("farhadi-mr", "farhadi-mr-optimizer", 15)])
+def test_medium_profiles_share_the_runs_they_have_in_common(source, sharing, runs):
+    """What docs/long-runs.md says --reuse-records saves the campaign: the same cells are the same runs (keys)."""
+    def keys(name):
+        return {spec.key() for _, spec in get_experiment(name).plan("medium", data_dir="/data")[0]}
+
+    assert len(keys(source) & keys(sharing)) == runs
