@@ -11,7 +11,7 @@ from scipy import stats as sps
 from adaptact.experiments import checks as C
 from adaptact.experiments import get_experiment, list_experiments
 from adaptact.experiments.base import Column, Experiment, Profile, Row
-from adaptact.report.claims import evaluate_claims, paper_claims_markdown, validate_claims
+from adaptact.report.claims import claims_markdown, evaluate_claims, paper_claims_markdown, validate_claims
 from adaptact.report.collect import COLUMNS
 from adaptact.report.stats import holm, summarize
 from adaptact.report.tables import build_report
@@ -333,3 +333,17 @@ def test_the_report_ranks_and_bolds_only_cells_whose_every_run_finished():
     assert list(report.tests["baseline"]) == ["base"]  # own baseline only: the best fixed one is also base
     text = report.markdown()
     assert "other in c (4 of 5)" in text and "**85.00" not in text and "**81.24 ± 0.25**" in text
+
+
+def test_a_claim_the_papers_own_table_disagrees_with_is_flagged():
+    """abu-table1: the text says adaptive scaling improves every function; its table has alpha-ReLU 0.19 below ReLU
+    on SMCN (and above it on SMCN_S)."""
+    exp = get_experiment("abu-table1")
+    cells = {(r, c): [80.0 + s for s in (0.1, 0.3, 0.2)] for r in ("ReLU", "αReLU")
+             for c in ("SMCN Adam C10", "SMCN_S Adam C10")}
+    ctx, runs, _ = results(cells, counts=[1] * 10)
+    table = evaluate_claims(exp, runs, ctx)
+    text = claims_markdown(table)
+    flagged = [line for line in text.splitlines() if "the paper's own table disagrees" in line]
+    assert len(flagged) == 1 and "improves ReLU (SMCN Adam C10)" in flagged[0] and "-0.19" in flagged[0]
+    assert any("improves ReLU (SMCN_S Adam C10)" in line and "+1.10 |" in line for line in text.splitlines())

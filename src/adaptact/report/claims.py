@@ -156,6 +156,16 @@ def _amount(x: float, metric: str, sign: bool = False) -> str:
     return f"{x:+.3g}" if sign else f"{x:.3g}"
 
 
+def _paper_gap(t: pd.Series) -> str:
+    """The paper's printed Δ of a claim, flagged where its sign is against the claim: the text says one thing
+    and the paper's own table another (Farhadi's "adaptive Gumbel in the conv layers is best", ReLU's row on top)."""
+    d = t["paper_diff"]
+    if d is None or not math.isfinite(d):
+        return "–"
+    against = d < 0 if t["higher"] else d > 0
+    return _num(d, sign=True) + (" (the paper's own table disagrees)" if against else "")
+
+
 def _compared(t: pd.Series) -> str:
     """The two cells of a claim in words: ``a > b (column)``, ``row: column a > column b`` or ``a/x > b/y``."""
     sign = ">" if t["higher"] else "<"
@@ -182,7 +192,7 @@ def claims_markdown(table: pd.DataFrame) -> str:
         m = t["metric"]
         ours = ("–" if not t["n"] else
                 f"{_amount(t['diff'], m, sign=True)} [{_amount(t['ci_low'], m)}, {_amount(t['ci_high'], m)}]")
-        lines.append(f"| {t['claim']} | {_compared(t)} | {_num(t['paper_diff'], sign=True)} "
+        lines.append(f"| {t['claim']} | {_compared(t)} | {_paper_gap(t)} "
                      f"| {ours} | {int(t['n'])} | {_num(t['p_holm'], 3)} | {_amount(t['mde'], m)} | "
                      f"**{t['verdict']}**: {t['why']} |")
     counts = table["verdict"].value_counts()
@@ -201,14 +211,15 @@ def paper_claims_markdown(reports: Sequence) -> str:
             continue
         rows = by_paper.setdefault(rep.experiment.paper, [])
         for _, t in table.iterrows():
-            rows.append(f"| {rep.experiment.name} | {t['claim']} | {_amount(t['diff'], t['metric'], sign=True)} | "
-                        f"**{t['verdict']}** | {t['why']} |")
+            rows.append(f"| {rep.experiment.name} | {t['claim']} | {_paper_gap(t)} | "
+                        f"{_amount(t['diff'], t['metric'], sign=True)} | **{t['verdict']}** | {t['why']} |")
     if not by_paper:
         return ""
     lines = ["## Claims of the papers", "",
              "Each line: one comparison the paper makes, decided on the runs of this folder (details and the "
              "test in each experiment's section).", ""]
     for paper, rows in by_paper.items():
-        lines += [f"### {paper}", "", "| experiment | claim | ours Δ | verdict | why |", "|---|---|---|---|---|",
+        lines += [f"### {paper}", "", "| experiment | claim | paper Δ | ours Δ | verdict | why |",
+                  "|---|---|---|---|---|---|",
                   *rows, ""]
     return "\n".join(lines)
