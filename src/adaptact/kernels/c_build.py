@@ -218,8 +218,11 @@ def library_path(c: Compiler, source: str) -> Path:
 
 
 @lru_cache(maxsize=None)
-def load_library(source: str) -> ctypes.CDLL:
-    """The library built from ``source``: from the cache when it passes :func:`library_problem`, else built now."""
+def load_library(source: str, signatures: Optional[tuple[tuple[str, tuple], ...]] = None) -> ctypes.CDLL:
+    """The library built from ``source``: from the cache when it passes :func:`library_problem`, else built now.
+
+    ``signatures``: ``(name, argtypes[, restype])`` of the functions to declare (default: the fused kernels' four
+    entry points); without a ``restype`` a function returns nothing."""
     c = compiler()
     if c is None:
         raise RuntimeError("no working C compiler")
@@ -231,8 +234,8 @@ def load_library(source: str) -> ctypes.CDLL:
         log.log(level, "adaptact.kernels: building %s (%s)", target.name, problem)
         c.build(source, target)
     lib = ctypes.CDLL(str(target))
-    for name, argtypes in _SIGNATURES.items():
+    for name, argtypes, *restype in (signatures if signatures is not None else tuple(_SIGNATURES.items())):
         fn = getattr(lib, name)
-        fn.argtypes = argtypes
-        fn.restype = None
+        fn.argtypes = list(argtypes)
+        fn.restype = restype[0] if restype else None
     return lib

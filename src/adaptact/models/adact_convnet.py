@@ -6,7 +6,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
-from adaptact.models.layers import ActSpec, conv_act, per_layer
+from adaptact.models.layers import ActSpec, MaxPool2d, conv_act, per_layer
 
 __all__ = ["AdActConvNet"]
 
@@ -34,7 +34,7 @@ class AdActConvNet(nn.Module):
         cin, side = in_channels, input_size
         for cout, layer_act in zip(channels, per_layer(act, len(channels))):
             layers += conv_act(cin, cout, 3, layer_act, act_options, padding=1, batch_norm=True)
-            layers.append(nn.MaxPool2d(2))
+            layers.append(MaxPool2d(2))
             cin, side = cout, side // 2
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.classifier = nn.Linear(cin * side * side, num_classes)

@@ -5,7 +5,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from adaptact.models.layers import ActSpec, conv_act, linear_act
+from adaptact.models.layers import ActSpec, MaxPool2d, conv_act, linear_act
 
 __all__ = ["LeNet", "LeNet5"]
 
@@ -25,8 +25,8 @@ class LeNet(nn.Module):
         super().__init__()
         o = act_options
         self.features = nn.Sequential(
-            *conv_act(in_channels, 6, 5, act, o), nn.MaxPool2d(2),
-            *conv_act(6, 16, 5, act, o), nn.MaxPool2d(2),
+            *conv_act(in_channels, 6, 5, act, o), MaxPool2d(2),
+            *conv_act(6, 16, 5, act, o), MaxPool2d(2),
             *conv_act(16, 120, 5, act, o), nn.Flatten(),
         )
         self.classifier = nn.Sequential(*linear_act(120, 84, act, o), nn.Linear(84, num_classes))
@@ -60,8 +60,8 @@ class LeNet5(nn.Module):
         c1, c2 = conv_channels
         o = act_options
         self.features = nn.Sequential(
-            *conv_act(in_channels, c1, 5, act_conv, o, batch_norm=batch_norm), nn.MaxPool2d(2),
-            *conv_act(c1, c2, 5, act_conv, o, batch_norm=batch_norm), nn.MaxPool2d(2), nn.Flatten(),
+            *conv_act(in_channels, c1, 5, act_conv, o, batch_norm=batch_norm), MaxPool2d(2),
+            *conv_act(c1, c2, 5, act_conv, o, batch_norm=batch_norm), MaxPool2d(2), nn.Flatten(),
         )
         side = ((input_size - 4) // 2 - 4) // 2
         self.classifier = nn.Sequential(

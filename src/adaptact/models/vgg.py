@@ -5,7 +5,7 @@ from typing import Any, Sequence
 
 from torch import Tensor, nn
 
-from adaptact.models.layers import ActSpec, conv_act
+from adaptact.models.layers import ActSpec, MaxPool2d, conv_act
 
 __all__ = ["VGG8"]
 
@@ -51,7 +51,7 @@ class VGG8(nn.Module):
                 layers.append(nn.Conv2d(cin, w, 3, padding=1))
                 cin = w
             layers += conv_act(cin, widths[-1], 3, act, act_options, padding=1, batch_norm=batch_norm)
-            layers.append(nn.MaxPool2d(2))
+            layers.append(MaxPool2d(2))
             cin = widths[-1]
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.classifier = nn.Linear(cin, num_classes)
