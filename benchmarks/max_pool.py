@@ -97,9 +97,11 @@ def _step(model, batch, target):
 def steps(rounds: int) -> list[dict]:
     from adaptact.models.adact_convnet import AdActConvNet
     from adaptact.models.lenet import LeNet5
+    from adaptact.models.smcn import SMCN
 
     nets = [("LeNet-5 (Farhadi), batch 100", lambda: LeNet5(act_conv="relu"), (100, 1, 28, 28)),
-            ("AdAct ConvNet, batch 64", lambda: AdActConvNet(in_channels=1), (64, 1, 28, 28))]
+            ("AdAct ConvNet, batch 64", lambda: AdActConvNet(in_channels=1), (64, 1, 28, 28)),
+            ("SMCN/4 (ABU), batch 128", lambda: SMCN(width_divisor=4), (128, 3, 32, 32))]
     rows = []
     served = M.served
     for what, make, shape in nets:
