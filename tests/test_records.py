@@ -312,3 +312,19 @@ def test_a_reuse_folder_that_does_not_exist_is_refused(tmp_path):
     with pytest.raises(ValueError, match="reuse: .*nowhere is not a folder"):
         reproduce(digits(), "quick", seeds=1, out=tmp_path, progress=False, overrides=TINY,
                   reuse=[tmp_path / "nowhere"])
+
+
+def test_sweep_workers_hold_their_heap_unless_told_not_to(monkeypatch):
+    from adaptact import malloc_control
+    from adaptact.experiments import runner
+
+    calls = []
+    monkeypatch.setattr(malloc_control, "hold_heap", lambda: calls.append(1) or {})
+    monkeypatch.setattr(runner, "_HEAP_HELD", [])
+    monkeypatch.setenv("ADAPTACT_HOLD_HEAP", "0")
+    runner._hold_heap()
+    assert calls == []
+    monkeypatch.delenv("ADAPTACT_HOLD_HEAP")
+    runner._hold_heap()
+    runner._hold_heap()  # once per process
+    assert calls == [1] and runner._HEAP_HELD == [True]

@@ -228,8 +228,23 @@ def _load_plugins(plugins: dict[str, list[str]] | None) -> None:
             _LOADED_PLUGINS.add(path)
 
 
+_HEAP_HELD: list[bool] = []
+
+
+def _hold_heap() -> None:
+    """Once per worker process: keep freed memory in the process (:func:`adaptact.malloc_control.hold_heap`), so
+    that the tensors a training step frees and allocates again do not fault their pages in at every step (the
+    sentence CNN's 5M-parameter embedding under Adadelta: 1.04M page faults in 60 steps, 0.40M held; 7 % of
+    the run's CPU time). Numbers are unchanged; ``ADAPTACT_HOLD_HEAP=0`` keeps glibc's defaults."""
+    if not _HEAP_HELD and os.environ.get("ADAPTACT_HOLD_HEAP", "1") != "0":
+        from adaptact.malloc_control import hold_heap
+
+        _HEAP_HELD.append(hold_heap() is not None)
+
+
 def _init_worker(plugins: dict[str, list[str]] | None = None) -> None:
     _die_with_parent()
+    _hold_heap()
     _load_plugins(plugins)
 
 
@@ -244,6 +259,7 @@ def execute(spec_dict: dict[str, Any], plugins: dict[str, list[str]] | None = No
     spec = RunSpec.from_dict(spec_dict)
     start = time.perf_counter()
     try:
+        _hold_heap()
         _load_plugins(plugins)
         record = run(spec)
     except DataError as err:  # the data set is not here: not a failure of the run, and not recorded
