@@ -1,6 +1,7 @@
 """The campaign's frozen-code wrapper (scripts/frozen_adaptact.sh) and its table of commits."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -80,3 +81,18 @@ def test_the_wrapper_runs_the_cli_from_a_worktree_of_the_named_commit(tmp_path):
     finally:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(wt)], capture_output=True)
         subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], capture_output=True)
+
+
+def test_same_records_names_the_first_field_that_differs():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("same_records", ROOT / "scripts" / "same_records.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    a = {"metrics": {"test_accuracy": 0.5}, "curves": {"loss": [1.0, 0.5]}, "status": "ok"}
+    assert module.first_difference(a, json.loads(json.dumps(a))) is None
+    b = json.loads(json.dumps(a))
+    b["curves"]["loss"][1] = 0.25
+    assert module.first_difference(a, b) == "/curves/loss[1]: 0.5 against 0.25"
+    b = {**a, "extra": 1}
+    assert module.first_difference(a, b) == "/extra: only in one"
