@@ -25,6 +25,7 @@ from adaptact.train.callbacks import Callback, RunTracker
 from adaptact.train.checkpoint import capture_rng, load_checkpoint, remove_checkpoint, restore_rng, save_checkpoint
 from adaptact.train.evaluate import evaluate, loss_and_correct, top_k_accuracy
 from adaptact.train.guard import NonFiniteLoss, diagnose_nonfinite
+from adaptact.train.memory_format import apply_memory_format
 from adaptact.train.optim import apply_max_norm, build_optimizer, build_schedule, penalty, steps_for
 from adaptact.train.pruning import apply_pruning, pruning_summary
 from adaptact.train.record import RunRecord
@@ -274,6 +275,7 @@ def _run(spec: RunSpec, device: torch.device, data, checkpoint_dir, callbacks: l
     model = build_model_for(spec, signature, data).to(device)
     _initialise_activations(model, spec)
     apply_pruning(model, spec.prune)
+    apply_memory_format(model, spec.memory_format)
     act_ids = {id(p) for p in activation_parameters(model)}
     x_train, y_train = data.x_train, data.y_train
     n_train = len(x_train)
