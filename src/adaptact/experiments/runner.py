@@ -499,11 +499,12 @@ def run_specs(
     plugins = worker_plugins(unique.values())
     (out / "records").mkdir(parents=True, exist_ok=True)
     todo, skipped = [], 0
+    reuse = [Path(f) for f in reuse]
     for key, spec in unique.items():
         record = _read_record(out, record_path(out, spec), set_aside=True)
         if record is not None and record.status in DONE:
             skipped += 1
-        elif reuse and (source := reuse_record(out, spec, [Path(f) for f in reuse])) is not None:
+        elif reuse and (source := reuse_record(out, spec, reuse)) is not None:
             skipped += 1
             if on_reuse is not None:
                 on_reuse(key, source)

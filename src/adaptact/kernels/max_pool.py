@@ -21,6 +21,7 @@ and the kernels not forced to ``reference``; anything else is ``F.max_pool2d`` i
 from __future__ import annotations
 
 import ctypes
+import math
 from functools import lru_cache
 from typing import Optional
 
@@ -186,10 +187,7 @@ def served(x: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 def _geometry(shape: torch.Size, window: tuple[int, int, int, int]) -> tuple[int, ...]:
     kh, kw, sh, sw = window
     H, W = shape[-2], shape[-1]
-    planes = 1
-    for s in shape[:-2]:
-        planes *= s
-    return planes, H, W, (H - kh) // sh + 1, (W - kw) // sw + 1, kh, kw, sh, sw, torch.get_num_threads()
+    return math.prod(shape[:-2]), H, W, (H - kh) // sh + 1, (W - kw) // sw + 1, kh, kw, sh, sw, torch.get_num_threads()
 
 
 def _call(name: str, a: Tensor, b: Tensor, out: Tensor, geometry: tuple[int, ...]) -> Tensor:
@@ -208,7 +206,6 @@ class _Pool(torch.autograd.Function):
         _call("pool_forward", x, y, arg, g)
         ctx.save_for_backward(arg)
         ctx.geometry, ctx.in_shape = g, x.shape
-        ctx.mark_non_differentiable(arg)
         return y
 
     @staticmethod
