@@ -13,7 +13,7 @@ from adaptact.experiments import get_experiment, list_experiments
 from adaptact.experiments.base import Column, Experiment, Profile, Row
 from adaptact.report.claims import claims_markdown, evaluate_claims, paper_claims_markdown, validate_claims
 from adaptact.report.collect import COLUMNS
-from adaptact.report.stats import holm, summarize
+from adaptact.report.stats import holm, single_run_interval, summarize
 from adaptact.report.tables import build_report
 from adaptact.train import RunRecord
 
@@ -333,6 +333,28 @@ def test_the_report_ranks_and_bolds_only_cells_whose_every_run_finished():
     assert list(report.tests["baseline"]) == ["base"]  # own baseline only: the best fixed one is also base
     text = report.markdown()
     assert "other in c (4 of 5)" in text and "**85.00" not in text and "**81.24 ± 0.25**" in text
+
+
+def test_a_papers_single_run_gap_outside_what_one_run_gives_here_is_named():
+    """adact-table1 on FER: the paper's Optimized - ReLU is +1.5 pp from single runs. With runs that spread
+    0.1 pp it is outside the range one run of each gives (named in why and the table); with runs that spread
+    1 pp it is inside (the single runs' noise explains it), and the verdict is undetermined either way."""
+    exp = get_experiment("adact-table1")
+    relu = [49.0, 49.5, 48.8, 49.3, 49.1]
+    for spread, outside in ((0.1, True), (1.0, False)):
+        jitter = [spread * v for v in (1.0, -1.0, 0.5, -0.5, 0.0)]
+        cells = {("ConvNet-ReLU", "FER"): relu,
+                 ("ConvNet-Optimized", "FER"): [r + j + 0.01 * i for i, (r, j) in enumerate(zip(relu, jitter))]}
+        ctx, runs, _ = results(cells, counts=[1] * 7)
+        table = evaluate_claims(exp, runs, ctx).set_index("claim")
+        t = table.loc["Optimized above ReLU (FER)"]
+        a, b = cells[("ConvNet-Optimized", "FER")], relu
+        lo, hi = single_run_interval(a, b)
+        assert (t["pi_low"], t["pi_high"]) == pytest.approx((lo, hi)) and t["paper_diff"] == pytest.approx(1.5)
+        assert t["verdict"] == "undetermined"
+        assert ("is outside the range one run of each gives here" in t["why"]) is outside
+        line = next(x for x in claims_markdown(table.reset_index()).splitlines() if "(FER)" in x)
+        assert ("paper's Δ outside" in line) is outside
 
 
 def test_a_claim_the_papers_own_table_disagrees_with_is_flagged():

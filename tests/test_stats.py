@@ -11,7 +11,7 @@ from scipy import stats as sps
 
 from adaptact.report.stats import (
     baseline_comparisons, finished_cells, holm, mean_interval, mean_ranks, minimum_detectable_effect,
-    ordering_agreement, paired_difference, rank_block, summarize, two_sided_power,
+    ordering_agreement, paired_difference, rank_block, single_run_interval, summarize, two_sided_power,
 )
 
 A = [91.0, 92.5, 90.0, 93.0, 91.5]
@@ -66,6 +66,22 @@ def test_nadeau_bengio_worked_example():
     assert (r["ci_low"], r["ci_high"]) == pytest.approx((d.mean() - half, d.mean() + half))
     assert r["p"] > r["p_ttest"]  # the correction widens: the plain paired test is overconfident here
     assert r["p_ttest"] == pytest.approx(sps.ttest_rel(b + d, b).pvalue)
+
+
+def test_single_run_interval_worked_example():
+    """a = 1, 2, 3, 4 and b = 0, 2, 1, 3: d = 1, 0, 2, 1 (mean 1), s_a² = s_b² = 5/3, s_d² = 2/3, n = 4:
+    1 ± t_{0.975, 3} · sqrt(5/3 + 5/3 + (2/3)/4) = 1 ± 3.18245 · 1.87083 = [-4.95382, 6.95382]."""
+    lo, hi = single_run_interval([1.0, 2.0, 3.0, 4.0], [0.0, 2.0, 1.0, 3.0])
+    assert (lo, hi) == pytest.approx((-4.95382, 6.95382), abs=1e-4)
+    # folds: the mean's share of the variance takes the Nadeau–Bengio factor, 2/3 · (1/4 + 1/3)
+    lo, hi = single_run_interval([1.0, 2.0, 3.0, 4.0], [0.0, 2.0, 1.0, 3.0], resampling=1 / 3)
+    assert hi - 1.0 == pytest.approx(sps.t.ppf(0.975, 3) * math.sqrt(10 / 3 + 2 / 3 * (1 / 4 + 1 / 3)))
+    # a single run of each spreads wider than the mean difference's interval
+    r = paired_difference(A, B)
+    lo, hi = single_run_interval(A, B)
+    assert lo < r["ci_low"] < r["ci_high"] < hi
+    assert all(math.isnan(v) for v in single_run_interval([1.0], [0.0]))
+    assert all(math.isnan(v) for v in single_run_interval([1.0, 1.0], [0.0, 0.0]))
 
 
 def test_holm_textbook_example_and_statsmodels():

@@ -12,6 +12,9 @@ where the seeds are cross-validation folds). Its verdict:
   :mod:`adaptact.experiments.checks`): the comparison says nothing, and is left out of the family;
 - **not run**: a cell has no finished run in this profile.
 
+Beside the verdict, the paper's printed gap (single runs) is set against the range one run of each cell would
+give on our setup (:func:`~adaptact.report.stats.single_run_interval`): a gap outside it is named in ``why``.
+
 The Holm family is every claim of the experiment that has a test (n >= 2 pairs with some variance).
 """
 from __future__ import annotations
@@ -28,7 +31,7 @@ from adaptact.report.stats import ALPHA, POWER, compare_cells, finished_cells, h
 __all__ = ["CLAIM_COLUMNS", "claims_markdown", "evaluate_claims", "paper_claims_markdown", "validate_claims"]
 
 CLAIM_COLUMNS = ["claim", "row", "column", "than", "than_column", "higher", "metric", "paper_diff", "n", "diff",
-                 "ci_low", "ci_high", "test", "p", "p_holm", "mde", "verdict", "why"]
+                 "ci_low", "ci_high", "pi_low", "pi_high", "test", "p", "p_holm", "mde", "verdict", "why"]
 
 
 def validate_claims(experiment: Experiment) -> None:
@@ -108,7 +111,8 @@ def evaluate_claims(experiment: Experiment, runs: pd.DataFrame, ctx: CheckContex
             lines.append({**line, "n": 0, "verdict": "not run", "why": why})
             continue
         result = compare_cells(runs, (claim.row, claim.column), (ref, other_column), resampling, claim.metric)
-        line.update({k: result[k] for k in ("n", "diff", "ci_low", "ci_high", "test", "p", "mde")})
+        line.update({k: result[k] for k in ("n", "diff", "ci_low", "ci_high", "pi_low", "pi_high", "test", "p",
+                                            "mde")})
         cells = [(claim.row, claim.column), (ref, other_column)]
         reason = ctx.chance_reason(cells) if claim.metric == "value" else None
         if reason is None and claim.column == other_column and ctx.same_function(claim.row, ref, claim.column):
@@ -126,6 +130,7 @@ def evaluate_claims(experiment: Experiment, runs: pd.DataFrame, ctx: CheckContex
         line["p_holm"] = p_holm
         if "verdict" not in line:
             line["verdict"], line["why"] = _verdict(line)
+            line["why"] += _paper_outside(line)
         line["why"] += line.pop("left_out", "")
     return pd.DataFrame(lines, columns=CLAIM_COLUMNS)
 
@@ -140,6 +145,24 @@ def _verdict(t: dict) -> tuple[str, str]:
         return ("reproduced" if agrees else "contradicted"), f"Holm p = {t['p_holm']:.3g}"
     return "undetermined", (f"Holm p = {t['p_holm']:.3g}; could detect {_amount(t['mde'], t['metric'])} {unit} "
                             f"({POWER:.0%} power)")
+
+
+def _paper_outside(t: dict) -> str:
+    """``why``'s note where the paper's printed gap lies outside the range one run of each cell gives here."""
+    d, lo, hi = t.get("paper_diff"), t.get("pi_low"), t.get("pi_high")
+    if not all(v is not None and math.isfinite(v) for v in (d, lo, hi)) or lo <= d <= hi:
+        return ""
+    return (f"; the paper's single-run Δ ({_num(d, sign=True)}) is outside the range one run of each gives here "
+            f"[{_num(lo)}, {_num(hi)}]")
+
+
+def _single_run(t: pd.Series) -> str:
+    """The claims table's cell of the single-run range: ``[lo, hi]``, flagged where the paper's Δ is outside."""
+    lo, hi, d = t["pi_low"], t["pi_high"], t["paper_diff"]
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "–"
+    text = f"[{_amount(lo, t['metric'])}, {_amount(hi, t['metric'])}]"
+    return text + (" paper's Δ outside" if math.isfinite(d) and not lo <= d <= hi else "")
 
 
 def _num(x: float, digits: int = 2, sign: bool = False) -> str:
@@ -185,15 +208,17 @@ def claims_markdown(table: pd.DataFrame) -> str:
     lines = ["**The paper's claims, decided on these results** (Δ = first cell − second, paired by seed; against "
              "several rows, the second cell is the best of those run here; "
              f"two-sided {' / '.join(tests) or 'paired'} test; Holm over the {int(table['p'].notna().sum())} claims "
-             f"of this table with a test; MDE = the smallest difference these runs detect with {POWER:.0%} power):",
-             "", "| claim | compared | paper Δ | ours Δ [95 % CI] | n | p (Holm) | MDE | verdict |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"of this table with a test; MDE = the smallest difference these runs detect with {POWER:.0%} power; "
+             "one run each: the 95 % range of the difference of a single run of each cell, as the paper printed "
+             "them, from these runs' spread):",
+             "", "| claim | compared | paper Δ | ours Δ [95 % CI] | one run each | n | p (Holm) | MDE | verdict |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for _, t in table.iterrows():
         m = t["metric"]
         ours = ("–" if not t["n"] else
                 f"{_amount(t['diff'], m, sign=True)} [{_amount(t['ci_low'], m)}, {_amount(t['ci_high'], m)}]")
         lines.append(f"| {t['claim']} | {_compared(t)} | {_paper_gap(t)} "
-                     f"| {ours} | {int(t['n'])} | {_num(t['p_holm'], 3)} | {_amount(t['mde'], m)} | "
+                     f"| {ours} | {_single_run(t)} | {int(t['n'])} | {_num(t['p_holm'], 3)} | {_amount(t['mde'], m)} | "
                      f"**{t['verdict']}**: {t['why']} |")
     counts = table["verdict"].value_counts()
     lines += ["", "Verdicts: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in

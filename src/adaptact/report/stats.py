@@ -25,7 +25,7 @@ from scipy import stats as sps
 __all__ = [
     "ALPHA", "LEVEL", "POWER", "baseline_comparisons", "compare_cells", "finished_cells", "holm", "mean_interval",
     "mean_ranks", "minimum_detectable_effect", "ordering_agreement", "paired_difference", "paired_tests",
-    "rank_block", "summarize", "two_sided_power",
+    "rank_block", "single_run_interval", "summarize", "two_sided_power",
 ]
 
 ALPHA = 0.05  #: two-sided significance level of every test
@@ -159,6 +159,31 @@ def paired_difference(a: Sequence[float], b: Sequence[float], resampling: float 
     return out
 
 
+def single_run_interval(a: Sequence[float], b: Sequence[float], resampling: float | None = None,
+                        level: float = LEVEL) -> tuple[float, float]:
+    """Where the difference of **one** run of each cell would fall (the papers print single runs), from ``n``
+    runs of each paired by seed: the ``level`` prediction interval
+
+        mean(d) ± t_{(1+level)/2, n-1} · sqrt(s_a² + s_b² + s_d² · (1/n + n_test/n_train)),   d = a - b,
+
+    for a new run of cell ``a`` minus an independent new run of cell ``b`` (a paper's two rows are not paired
+    by our seeds): the variance of that difference, s_a² + s_b², plus that of our estimate of its mean (the
+    Nadeau–Bengio factor where the pairs are cross-validation folds). ``n - 1`` degrees of freedom, an
+    approximation where s_a and s_b differ. A paper's printed gap outside it is not what one run of each
+    would give on this setup. NaN below 2 pairs or without any spread.
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    n = len(a)
+    if n < 2 or len(b) != n:
+        return math.nan, math.nan
+    d = a - b
+    var = float(np.var(a, ddof=1) + np.var(b, ddof=1) + np.var(d, ddof=1) * (1.0 / n + (resampling or 0.0)))
+    if var <= 0.0:
+        return math.nan, math.nan
+    lo, hi = sps.t.interval(level, df=n - 1, loc=float(d.mean()), scale=math.sqrt(var))
+    return float(lo), float(hi)
+
+
 def holm(pvalues: Sequence[float]) -> np.ndarray:
     """Holm's step-down adjusted p-values over one family; NaN entries (no test) stay NaN and are not counted.
 
@@ -192,10 +217,14 @@ def _by_seed(runs: pd.DataFrame, row: str, column: str, metric: str) -> pd.Serie
 def compare_cells(runs: pd.DataFrame, a: tuple[str, str], b: tuple[str, str], resampling: float | None = None,
                   metric: str = "value") -> dict:
     """:func:`paired_difference` of cell ``a`` (row, column) against cell ``b``, paired by seed over the seeds
-    both finished; ``metric`` is a column of the runs table (``value``: the accuracy in %, ``train_loss``)."""
+    both finished, with ``pi_low``/``pi_high``, the :func:`single_run_interval` of the same pairs; ``metric``
+    is a column of the runs table (``value``: the accuracy in %, ``train_loss``)."""
     x, y = _by_seed(runs, *a, metric), _by_seed(runs, *b, metric)
     seeds = x.index.intersection(y.index)
-    return paired_difference(x.loc[seeds].to_numpy(), y.loc[seeds].to_numpy(), resampling)
+    x, y = x.loc[seeds].to_numpy(), y.loc[seeds].to_numpy()
+    out = paired_difference(x, y, resampling)
+    out["pi_low"], out["pi_high"] = single_run_interval(x, y, resampling)
+    return out
 
 
 def paired_tests(runs: pd.DataFrame, pairs: Sequence[tuple[str, str]], resampling: float | None = None,
