@@ -131,16 +131,36 @@ def test_one_hot_blend_is_its_basis_function():
     torch.testing.assert_close(unit(X), F.relu(X))
 
 
-@pytest.mark.parametrize("shape", [(16, 3, 5, 4), (32, 7), (50,)])
-def test_batch_standardize_is_batch_norm_in_training_mode(shape):
+def _standardized(t: torch.Tensor) -> torch.Tensor:
+    """(t - mean) / sqrt(var + eps), biased statistics per channel (dim 1) over the other dims."""
+    dims = [d for d in range(t.dim()) if d != 1] if t.dim() > 1 else [0]
+    mean = t.mean(dims, keepdim=True)
+    var = ((t - mean) ** 2).mean(dims, keepdim=True)
+    return (t - mean) / torch.sqrt(var + AF.BATCH_NORM_EPS)
+
+
+@pytest.mark.parametrize("shape", [(16, 3, 5, 4), (32, 7), (50,), (4, 3, 2, 5, 2)])
+def test_batch_standardize_is_the_batch_norm_formula(shape):
     t = 3 * torch.randn(shape, dtype=torch.float64) + 1
     y = AF.batch_standardize(t)
-    channels = 1 if len(shape) == 1 else shape[1]
-    ref = F.batch_norm(t.reshape(shape[0], channels, -1) if len(shape) > 1 else t.reshape(1, 1, -1), None, None,
-                       training=True, eps=AF.BATCH_NORM_EPS).reshape(shape)
-    torch.testing.assert_close(y, ref)
+    torch.testing.assert_close(y, _standardized(t))
     dims = [d for d in range(len(shape)) if d != 1] if len(shape) > 1 else [0]
     torch.testing.assert_close(y.mean(dims), torch.zeros_like(y.mean(dims)), atol=1e-12, rtol=0)
+    # its gradients, and their gradients (a gradient penalty through SMCN_BN's ABU), are the formula's
+    t = t[:4].clone().requires_grad_(True) if len(shape) > 1 else t[:6].clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(AF.batch_standardize, (t,))
+    assert torch.autograd.gradgradcheck(AF.batch_standardize, (t,))
+
+
+def test_batch_standardize_channels_last_one_value_per_channel_and_other_dtypes():
+    t = torch.randn(8, 3, 4, 4)
+    torch.testing.assert_close(AF.batch_standardize(t.to(memory_format=torch.channels_last)), AF.batch_standardize(t))
+    torch.testing.assert_close(AF.batch_standardize(t), _standardized(t.double()).float(), atol=1e-5, rtol=1e-5)
+    one = torch.randn(1, 3)  # one value per channel: torch's batch norm refuses it; the formula gives 0
+    torch.testing.assert_close(AF.batch_standardize(one), torch.zeros(1, 3))
+    half = t.half()
+    torch.testing.assert_close(AF.batch_standardize(half).float(), _standardized(t.double()).float(),
+                               atol=2e-2, rtol=2e-2)
 
 
 def test_abu_with_basis_batchnorm_blends_normalised_basis_outputs():
