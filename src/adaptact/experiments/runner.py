@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import multiprocessing
 import os
 import signal
+import sys
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -275,20 +277,29 @@ def execute(spec_dict: dict[str, Any], plugins: dict[str, list[str]] | None = No
 
 
 class _Display:
-    """done / running / failed / left and an estimate of the time left (rich live line)."""
+    """done / running / failed / left and an estimate of the time left: a rich live line on a terminal; into
+    a log or a pipe, the same line as plain text (never wrapped) when a run finishes, at most every
+    :attr:`LOG_EVERY` seconds, and at the end."""
 
-    def __init__(self, total: int, workers: int, enabled: bool, title: str) -> None:
+    LOG_EVERY = 30.0
+
+    def __init__(self, total: int, workers: int, enabled: bool, title: str, stream=None) -> None:
         self.total, self.workers, self.start = total, max(1, workers), time.perf_counter()
         self.done = self.failed = self.running = 0
         self.durations: list[float] = []
-        self.live = None
-        if enabled:
-            from rich.live import Live
-
-            self.live = Live(self.render(), refresh_per_second=2, transient=False)
-            self.title = title
-            self.live.start()
         self.title = title
+        self.live = None
+        self.stream = None
+        self.logged = -math.inf
+        if enabled:
+            stream = stream if stream is not None else sys.stdout
+            if stream.isatty():
+                from rich.live import Live
+
+                self.live = Live(self.render(), refresh_per_second=2, transient=False)
+                self.live.start()
+            else:
+                self.stream = stream
 
     def render(self):
         from rich.text import Text
@@ -301,8 +312,14 @@ class _Display:
         else:
             eta_text = "estimating time left"
         elapsed = (time.perf_counter() - self.start) / 60
-        return Text(f"{getattr(self, 'title', '')}: {self.done} done, {self.running} running, "
+        return Text(f"{self.title}: {self.done} done, {self.running} running, "
                     f"{self.failed} failed, {left} to do of {self.total} | {elapsed:.1f} min, {eta_text}")
+
+    def _log_line(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        if self.stream is not None and (force or now - self.logged >= self.LOG_EVERY):
+            self.logged = now
+            print(self.render().plain, file=self.stream, flush=True)
 
     def update(self, *, started: int = 0, finished: dict[str, Any] | None = None) -> None:
         self.running += started
@@ -315,10 +332,13 @@ class _Display:
                 self.done += 1
         if self.live is not None:
             self.live.update(self.render())
+        elif finished is not None:
+            self._log_line()
 
     def close(self) -> None:
         if self.live is not None:
             self.live.stop()
+        self._log_line(force=True)
 
 
 # ----------------------------------------------------------------------------- engines
