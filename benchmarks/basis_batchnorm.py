@@ -16,12 +16,10 @@ The values agree to rounding (``tests/test_identities.py``); only the time is me
 """
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -30,6 +28,7 @@ import torch.nn.functional as F
 import adaptact as aa
 import adaptact.functional as AF
 from adaptact.models import create_model
+from cpu_timing import alternate, options, quartiles
 
 SHAPE = (128, 16, 32, 32)  # SMCN_BN/4's first layer at batch 128
 
@@ -39,17 +38,6 @@ def formula_standardize(t: torch.Tensor, eps: float = AF.BATCH_NORM_EPS) -> torc
     dims = [0] + list(range(2, t.dim())) if t.dim() >= 2 else [0]
     var, mean = torch.var_mean(t, dim=dims, keepdim=True, unbiased=False)
     return (t - mean) * torch.rsqrt(var + eps)
-
-
-def _cpu(fn) -> float:
-    t = time.thread_time()
-    fn()
-    return time.thread_time() - t
-
-
-def _quartiles(values: list[float]) -> list[float]:
-    q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
-    return [q[0], statistics.median(values), q[2]]
 
 
 def _with_standardize(fn, impl):
@@ -80,23 +68,13 @@ def _adam_step(model, batch, target):
     return call
 
 
-def _alternate(calls: dict, rounds: int) -> dict[str, list[float]]:
-    for c in calls.values():  # warm-up
-        c()
-    times = {name: [] for name in calls}
-    for _ in range(rounds):
-        for name, c in calls.items():
-            times[name].append(_cpu(c))
-    return times
-
-
 def _row(what: str, times: dict[str, list[float]]) -> dict:
     ms = {n: statistics.median(v) * 1e3 for n, v in times.items()}
     out = {"what": what, "ms": ms,
-           "formula_over_native": _quartiles([f / n for f, n in zip(times["formula"], times["native"])])}
+           "formula_over_native": quartiles([f / n for f, n in zip(times["formula"], times["native"])])}
     if "relu" in times:
-        out["native_over_relu"] = _quartiles([n / r for n, r in zip(times["native"], times["relu"])])
-        out["formula_over_relu"] = _quartiles([f / r for f, r in zip(times["formula"], times["relu"])])
+        out["native_over_relu"] = quartiles([n / r for n, r in zip(times["native"], times["relu"])])
+        out["formula_over_relu"] = quartiles([f / r for f, r in zip(times["formula"], times["relu"])])
     return out
 
 
@@ -117,17 +95,13 @@ def measure(rounds: int) -> list[dict]:
     steps = {"native": _with_standardize(_adam_step(abu_net, batch, target), native),
              "formula": _with_standardize(_adam_step(abu_net, batch, target), formula_standardize),
              "relu": _adam_step(relu_net, batch, target)}
-    return [_row(f"batch_standardize {SHAPE}, forward + backward", _alternate(alone, rounds)),
-            _row("ABU with basis_batchnorm, forward + backward", _alternate(units, rounds)),
-            _row("SMCN_BN/4 Adam step, batch 128 (ReLU: the same network with ReLU)", _alternate(steps, rounds))]
+    return [_row(f"batch_standardize {SHAPE}, forward + backward", alternate(alone, rounds)),
+            _row("ABU with basis_batchnorm, forward + backward", alternate(units, rounds)),
+            _row("SMCN_BN/4 Adam step, batch 128 (ReLU: the same network with ReLU)", alternate(steps, rounds))]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=11)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args(argv)
+    args = options(__doc__.splitlines()[0], rounds=11).parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = measure(args.rounds)
     print(f"{'what':<68} {'formula ms':>10} {'native ms':>9} {'formula/native [IQR]':>22} {'native/ReLU':>11} "

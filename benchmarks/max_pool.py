@@ -13,18 +13,17 @@ way (tests/test_max_pool.py), so only the time differs.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from adaptact.kernels import max_pool as M
+from cpu_timing import alternate, options, quartiles, thread_cpu
 
 POOLS = [  # (what, input shape, kernel, stride)
     ("LeNet-5 conv1 (batch 100)", (100, 20, 24, 24), 2, 2),
@@ -32,12 +31,6 @@ POOLS = [  # (what, input shape, kernel, stride)
     ("SMCN/4 pool1 3x3/2 (batch 128, padded)", (128, 24, 33, 33), 3, 2),
     ("VGG-8/4 pool1 (batch 128)", (128, 16, 32, 32), 2, 2),
 ]
-
-
-def _cpu(fn) -> float:
-    t = time.thread_time()
-    fn()
-    return time.thread_time() - t
 
 
 def _pool_call(pool, x, k, s):
@@ -56,11 +49,6 @@ def _relu_call(x):
     return call
 
 
-def _quartiles(values: list[float]) -> tuple[float, float, float]:
-    q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
-    return q[0], statistics.median(values), q[2]
-
-
 def pools(rounds: int) -> list[dict]:
     rows = []
     for what, shape, k, s in POOLS:
@@ -68,19 +56,14 @@ def pools(rounds: int) -> list[dict]:
         assert M.served(x, k, s) is not None, what
         calls = {"ours": _pool_call(M.max_pool2d, x, k, s), "torch": _pool_call(F.max_pool2d, x, k, s),
                  "relu": _relu_call(x)}
-        for c in calls.values():  # warm-up
-            c()
-        times = {name: [] for name in calls}
-        for _ in range(rounds):
-            for name, c in calls.items():
-                times[name].append(_cpu(c))
+        times = alternate(calls, rounds)
         speedup = [t / o for t, o in zip(times["torch"], times["ours"])]
         ours_relu = [o / r for o, r in zip(times["ours"], times["relu"])]
         torch_relu = [t / r for t, r in zip(times["torch"], times["relu"])]
         rows.append({"what": what, "shape": list(shape), "kernel": k, "stride": s,
                      "ms": {n: statistics.median(v) * 1e3 for n, v in times.items()},
-                     "torch_over_ours": _quartiles(speedup), "ours_over_relu": _quartiles(ours_relu),
-                     "torch_over_relu": _quartiles(torch_relu)})
+                     "torch_over_ours": quartiles(speedup), "ours_over_relu": quartiles(ours_relu),
+                     "torch_over_relu": quartiles(torch_relu)})
     return rows
 
 
@@ -120,20 +103,16 @@ def steps(rounds: int) -> list[dict]:
         step(), with_torch_pooling()
         ours, theirs = [], []
         for _ in range(rounds):
-            ours.append(_cpu(step))
-            theirs.append(_cpu(with_torch_pooling))
+            ours.append(thread_cpu(step))
+            theirs.append(thread_cpu(with_torch_pooling))
         rows.append({"what": what, "ms": {"ours": statistics.median(ours) * 1e3,
                                           "torch": statistics.median(theirs) * 1e3},
-                     "torch_over_ours": _quartiles([t / o for t, o in zip(theirs, ours)])})
+                     "torch_over_ours": quartiles([t / o for t, o in zip(theirs, ours)])})
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args(argv)
+    args = options(__doc__.splitlines()[0], rounds=15).parse_args(argv)
     torch.set_num_threads(args.threads)
     result = {"threads": args.threads, "rounds": args.rounds, "torch": torch.__version__,
               "machine": platform.platform(), "processor": platform.processor(),
