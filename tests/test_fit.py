@@ -103,7 +103,21 @@ def test_fit_recovers_an_exact_rational_function(form):
     r = fit.fit_pau(target, (3, 2), form)
     assert r.max_error < 1e-8
     assert r.numerator == pytest.approx((0.5, -1.0, 0.0, 2.0), abs=1e-6)
+    # form B's b and -b are one function: the fit returns the first coefficient positive (it came out either
+    # way on different machines before)
     assert r.denominator == pytest.approx((0.5, 0.25), abs=1e-6)
+
+
+def test_form_b_denominator_sign_is_canonical_and_the_function_unchanged():
+    b = (-0.5, -0.25)
+    assert fit._canonical_denominator(b, "B") == (0.5, 0.25)
+    assert fit._canonical_denominator((0.0, -0.3), "B") == (0.0, 0.3)
+    assert fit._canonical_denominator((0.2, -0.3), "B") == (0.2, -0.3)
+    assert fit._canonical_denominator((-0.5, 0.25), "A") == (-0.5, 0.25)  # form A: untouched
+    x = torch.linspace(-4, 4, 101, dtype=torch.float64)
+    a = torch.tensor([0.5, -1.0, 0.0, 2.0], dtype=torch.float64)
+    torch.testing.assert_close(AF.pau(x, a, torch.tensor(b, dtype=torch.float64), form="B"),
+                               AF.pau(x, a, torch.tensor((0.5, 0.25), dtype=torch.float64), form="B"))
 
 
 @pytest.mark.parametrize("form", AF.PAU_FORMS)

@@ -428,6 +428,18 @@ def _solve_rational(x: np.ndarray, f: np.ndarray, m: int, n: int, form: str) -> 
 # --------------------------------------------------------------------------- fit_pau and its cache
 
 
+def _canonical_denominator(b: Sequence[float], form: str) -> tuple[float, ...]:
+    """Form B's denominator 1 + |sum_k b_k x^k| is the same function for b and -b: the fit returns the one
+    whose first non-zero coefficient is positive, so that a fit's coefficients do not depend on where the
+    solver happened to land (form A's only |b_k| matters: its b_k are kept >= 0 by the solver)."""
+    b = tuple(map(float, b))
+    if form == "B":
+        first = next((v for v in b if v != 0.0), 0.0)
+        if first < 0.0:
+            b = tuple(-v for v in b)
+    return b
+
+
 @dataclass(frozen=True)
 class FitResult:
     """Fitted PAU coefficients and their error on the fitting grid (under :func:`adaptact.functional.pau`)."""
@@ -503,7 +515,7 @@ def _read_cached(path: Path, key: str, m: int, n: int, form: str, interval: tupl
     if not ok:
         log.info("ignoring the fit cache file %s: it does not hold this fit", path)
         return None
-    return FitResult(tuple(map(float, a)), tuple(map(float, b)), form, max_err, rms, interval)
+    return FitResult(tuple(map(float, a)), _canonical_denominator(b, form), form, max_err, rms, interval)
 
 
 def _write_cached(path: Path, key: str, m: int, n: int, r: FitResult) -> None:
@@ -596,7 +608,7 @@ def fit_pau(
         raise RuntimeError(f"the PAU fit of degrees ({m}, {n}) form {form} to {_describe(target)} failed "
                            "(non-finite coefficients)")
     max_err, rms = _errors(grid, values, a, b, form)
-    result = FitResult(tuple(map(float, a)), tuple(map(float, b)), form, max_err, rms, interval)
+    result = FitResult(tuple(map(float, a)), _canonical_denominator(b, form), form, max_err, rms, interval)
     if cache:
         _MEMORY[key] = result
         _write_cached(_cache_path(key, m, n, form), key, m, n, result)
