@@ -71,6 +71,23 @@ def test_farhadi_sim_tolerance_check_at_fifty_percent_is_vacuous():
     assert outcome(check, real) is True
 
 
+def test_a_cell_whose_seeds_split_between_chance_and_learning_is_not_at_chance():
+    """farhadi-sim medium, 8 layers: fitted ReLU at 94.4 / 50.0 / 94.3 % has a mean within 2 s.e. of 50 % (three
+    seeds), but two of its runs learned: comparing it with a cell at chance is a real (undetermined) comparison,
+    not a vacuous one, and the report must not say every compared cell is at chance."""
+    row = "8 layers, Sig teacher"
+    cells = {(row, "fitted ReLU"): [94.4, 50.0, 94.3], (row, "fitted AReLU"): [50.0, 50.0, 50.0]}
+    ctx, _, _ = results(cells, counts=BALANCED)
+    cell = ctx._cell(row, "fitted ReLU")
+    assert cell["mean"] - 50.0 < C.NOISE_SE * cell["se"]  # the mean alone would call it chance
+    assert ctx.at_chance(row, "fitted ReLU") is False and ctx.at_chance(row, "fitted AReLU") is True
+    assert ctx.chance_reason([(row, "fitted AReLU"), (row, "fitted ReLU")]) is None
+    noisy, _, _ = results({(row, "fitted Sig"): [50.4, 49.8, 51.0]}, counts=BALANCED)
+    assert noisy.at_chance(row, "fitted Sig") is True  # runs within noise of chance stay at chance
+    small, _, _ = results({(row, "fitted Sig"): [50.0, 56.0]}, counts=[50, 50])  # 3 s.d. on 100 samples: 15 pp
+    assert small.run_margin(row, "fitted Sig") == pytest.approx(15.0) and small.at_chance(row, "fitted Sig") is True
+
+
 def test_chance_is_one_over_the_classes_without_class_counts():
     """Records written before they carried class counts: 1/classes, and the margin still catches MNIST's 11.35 %."""
     ctx, _, records = results({("a", "c"): [11.35], ("b", "c"): [14.0]})

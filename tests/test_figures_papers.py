@@ -248,6 +248,28 @@ def test_farhadi_figs3_4_every_neuron_of_layers_2_and_4(tmp_path, drawn, fake_ro
     assert all(0 <= line.get_ydata().min() and line.get_ydata().max() <= 1 for line in lines)  # CDFs
 
 
+def test_farhadi_figs3_4_collapsed_or_unrecorded_inputs_drawn_on_the_grid_and_said(tmp_path, drawn, fake_root):
+    """farhadi-sim medium: the 8-layer AGumb/AReLU nets collapsed (every input of layer 2 within 2e-5), which
+    drew ten curves over a 4e-5 wide range (an empty-looking panel); a record without input ranges crashed on a
+    per-channel unit. Both now draw every neuron on [-4, 4], and a collapsed panel says so."""
+    exp = get_experiment("farhadi-sim")
+    records = tiny_records("farhadi-sim", [("8 layers, Sig teacher", "fitted AGumb"),
+                                           ("8 layers, Sig teacher", "fitted AReLU")], 1, fake_root)
+    agumb = next(r for r in records if r.spec["act"] == "agumbel")
+    arelu = next(r for r in records if r.spec["act"] == "arelu")
+    for entry in agumb.preactivations["input_range"].values():
+        entry["min"], entry["max"] = [-2e-5] * len(entry["min"]), [2e-5] * len(entry["max"])
+    arelu.preactivations = {}
+    plots.FIGURES["farhadi-fig3-4"](exp, records, tmp_path)
+    (fig, _), = drawn
+    for ax in fig.axes:
+        assert len(ax.lines) == 10
+        assert all(line.get_xdata()[0] == -4.0 and line.get_xdata()[-1] == 4.0 for line in ax.lines)
+    collapsed = [ax for ax in fig.axes if "collapsed" in ax.get_xlabel()]
+    assert len(collapsed) == 2 and all("constant" in ax.texts[0].get_text() for ax in collapsed)
+    assert all("range not recorded" in ax.get_xlabel() for ax in fig.axes if ax not in collapsed)
+
+
 # ----------------------------------------------------------------------------- Davis Fig. 10
 
 

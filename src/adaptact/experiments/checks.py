@@ -5,7 +5,8 @@ and tests it on the aggregated results: it holds, fails, cannot be decided (runs
 or is :data:`VACUOUS`, reported apart from the checks that hold:
 
 - the cells it compares are all at chance level (:meth:`CheckContext.at_chance`: the mean accuracy
-  less than ``max(2 s.e., CHANCE_MARGIN_PP)`` above the test set's majority-class rate, else 1/classes);
+  less than ``max(2 s.e., CHANCE_MARGIN_PP)`` above the test set's majority-class rate, else 1/classes, and
+  no run of the cell more than ``max(RUN_MARGIN_PP, 3 s.d. of a chance classifier on the test set)`` above it);
 - a parameter it reads is within noise of its initial value (:func:`within_noise`: ``|mean - init| <
   max(2 s.e., PARAM_MIN_RELATIVE_CHANGE · |init|)``);
 - the rows it compares ran the same function (:meth:`CheckContext.same_function`: equal final activation
@@ -26,7 +27,7 @@ import pandas as pd
 from adaptact.train import RunRecord
 
 __all__ = [
-    "CHANCE_MARGIN_PP", "Check", "CheckContext", "Claim", "NOISE_SE", "PARAM_MIN_RELATIVE_CHANGE", "VACUOUS",
+    "CHANCE_MARGIN_PP", "RUN_MARGIN_PP", "Check", "CheckContext", "Claim", "NOISE_SE", "PARAM_MIN_RELATIVE_CHANGE", "VACUOUS",
     "adact_weights_moved", "alpha_below", "at_least", "blend_weights_constrained", "cell_gap", "claims_per_column",
     "close_to_best", "finite_everywhere", "lower_by", "no_worse_than", "records_equal", "runs_finished",
     "train_loss_at_most_median", "within_noise", "within_spread",
@@ -36,6 +37,10 @@ VACUOUS = "vacuous"  #: the outcome of a check that compares nothing (see the mo
 #: a cell less than this many points (or 2 s.e.) above chance is at chance: 2 pp also covers records without class
 #: counts, whose chance level falls back to 1/classes (MNIST's majority class is 11.35 %, not 10 %)
 CHANCE_MARGIN_PP = 2.0
+#: a run more than this many points (or 3 binomial s.d. of a chance classifier on its test set) above chance learned
+#: something, and its cell is not at chance whatever the mean: a cell whose seeds split between 50 % and 94 % has a
+#: mean within 2 s.e. of 50 % at three seeds
+RUN_MARGIN_PP = 5.0
 NOISE_SE = 2.0  #: standard errors within which a mean is noise
 PARAM_MIN_RELATIVE_CHANGE = 0.05  #: a parameter that moved less than 5 % of its initial value did not move
 
@@ -110,14 +115,30 @@ class CheckContext:
                 levels.append(100.0 / rec.data["num_classes"])
         return float(np.mean(levels)) if levels else math.nan
 
+    def run_margin(self, row: str, column: str) -> float:
+        """Points above chance beyond which one run of the cell learned something: ``max(RUN_MARGIN_PP,
+        3 sqrt(p (1 - p) / n))`` with p the chance rate and n the test set's size (RUN_MARGIN_PP without counts)."""
+        sds = []
+        for rec in self.cell_records(row, column):
+            counts = rec.data.get("test_class_counts")
+            if counts and sum(counts):
+                p = max(counts) / sum(counts)
+                sds.append(100.0 * math.sqrt(p * (1.0 - p) / sum(counts)))
+        return max([RUN_MARGIN_PP] + [3.0 * sd for sd in sds])
+
     def at_chance(self, row: str, column: str) -> bool | None:
-        """Whether the cell's mean accuracy is less than ``max(2 s.e., CHANCE_MARGIN_PP)`` above its chance level
-        (below chance counts as at chance); None when the cell or its chance level is unknown."""
+        """Whether the cell is at chance: its mean accuracy less than ``max(2 s.e., CHANCE_MARGIN_PP)`` above its
+        chance level (below chance counts as at chance) and none of its runs more than :meth:`run_margin` above
+        it; None when the cell or its chance level is unknown."""
         cell, chance = self._cell(row, column), self.chance(row, column)
         if cell is None or math.isnan(chance):
             return None
         se = float(cell["se"]) if math.isfinite(cell["se"]) else 0.0
-        return bool(cell["mean"] - chance < max(NOISE_SE * se, CHANCE_MARGIN_PP))
+        values = self.runs[(self.runs["row"] == row) & (self.runs["column"] == column)
+                           & (self.runs["status"] == "ok")]["value"].astype(float)
+        best = float(values.max()) if len(values) else float(cell["mean"])
+        return bool(cell["mean"] - chance < max(NOISE_SE * se, CHANCE_MARGIN_PP)
+                    and best - chance <= self.run_margin(row, column))
 
     def chance_reason(self, cells: Cells) -> str | None:
         """Why comparing ``cells`` is vacuous (every one at chance), or None."""

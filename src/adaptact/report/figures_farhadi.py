@@ -19,6 +19,8 @@ UNIT_COLOURS = {"arelu": "tab:blue", "agumbel": "tab:red"}
 UNIT_NAMES = {"arelu": "adaptive ReLU", "agumbel": "adaptive Gumbel"}
 #: Figs. 3-4: hidden layers 2 and 4 (1-based) of the eight-hidden-layer networks
 FIG34_LAYERS = (2, 4)
+#: a layer whose inputs all lie within this span saw one point (a collapsed network): its panel uses the default grid
+COLLAPSED_SPAN = 1e-3
 #: the paper's figure showing each experiment's error curves
 CURVE_FIGURE = {"farhadi-mnist": "Fig. 6", "farhadi-mr": "Fig. 8"}
 
@@ -64,7 +66,8 @@ def alpha_histogram(exp: Experiment, records: Sequence[RunRecord], folder: Path)
 def hidden_layer_functions(exp: Experiment, records: Sequence[RunRecord], folder: Path) -> list[Path]:
     """Figs. 3-4: every neuron's fitted adaptive Gumbel (Fig. 3) and adaptive ReLU (Fig. 4) in hidden layers
     2 and 4 of the eight-hidden-layer networks, over the inputs each neuron saw (or [-4, 4] when the record
-    holds no input range); the lowest fold of each teacher; one figure per teacher."""
+    holds no input range, or when every input it saw lies within :data:`COLLAPSED_SPAN`: a collapsed network,
+    said on the panel); the lowest fold of each teacher; one figure per teacher."""
     from adaptact.params import activation_units
     from adaptact.train import model_from_record
 
@@ -81,17 +84,22 @@ def hidden_layer_functions(exp: Experiment, records: Sequence[RunRecord], folder
                 ax = axes[i][j]
                 name, unit = units[layer - 1]
                 seen = observed_range(rec, name, per_channel=True)
-                low, high = seen if seen is not None else (GRID[0].item(), GRID[-1].item())
-                x, y = unit_functions(unit, low, high)
-                if x.shape[1] == 1:  # no range recorded: one grid for every neuron
-                    x = np.repeat(x, y.shape[1], axis=1)
+                collapsed = seen is not None and float(np.max(seen[1]) - np.min(seen[0])) < COLLAPSED_SPAN
+                if collapsed:  # the layer's inputs are one point: draw the functions on the default grid
+                    span, seen = float(np.max(np.abs(np.concatenate([np.ravel(seen[0]), np.ravel(seen[1])])))), None
                 alpha = np.exp(np.ravel(rec.final_activations[name]["rho"]))
+                grid = (np.full(alpha.size, GRID[0].item()), np.full(alpha.size, GRID[-1].item()))
+                x, y = unit_functions(unit, *(seen if seen is not None else grid))
                 for k in range(y.shape[1]):
                     ax.plot(x[:, k], y[:, k], color=UNIT_COLOURS[act], lw=0.9, alpha=0.75)
                 ax.set_title(f"{UNIT_NAMES[act]}, hidden layer {layer}: {y.shape[1]} neurons\n"
                              f"alpha {alpha.min():.3g} to {alpha.max():.3g}", fontsize=8)
                 ax.set_xlabel("input" + (" (range seen on the probe batch)" if seen is not None else
-                                         " ([-4, 4]: range not recorded)"), fontsize=7)
+                                         f" ([-4, 4]; every input seen within ±{span:.1g}: collapsed)"
+                                         if collapsed else " ([-4, 4]: range not recorded)"), fontsize=7)
+                if collapsed:
+                    ax.text(0.03, 0.95, "collapsed network:\nthis layer's inputs are constant", fontsize=7,
+                            transform=ax.transAxes, va="top", color="0.3")
                 ax.set_ylabel("output", fontsize=7)
                 ax.tick_params(labelsize=6)
         fig.suptitle(f"Farhadi et al. Figs. 3-4 ({exp.name}): fitted per-neuron activations, {teacher}, "
