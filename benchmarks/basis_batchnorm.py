@@ -16,11 +16,9 @@ The values agree to rounding (``tests/test_identities.py``); only the time is me
 """
 from __future__ import annotations
 
-import json
 import platform
 import statistics
 import sys
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +26,7 @@ import torch.nn.functional as F
 import adaptact as aa
 import adaptact.functional as AF
 from adaptact.models import create_model
-from cpu_timing import alternate, options, quartiles
+from cpu_timing import alternate, options, quartiles, write_result
 
 SHAPE = (128, 16, 32, 32)  # SMCN_BN/4's first layer at batch 128
 
@@ -111,11 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['what']:<68} {r['ms']['formula']:>10.1f} {r['ms']['native']:>9.1f} "
               f"{q[1]:>8.2f} [{q[0]:.2f}, {q[2]:.2f}]{'':>4} {r['native_over_relu'][1]:>11.2f} "
               f"{r['formula_over_relu'][1]:>12.2f}")
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"threads": args.threads, "rounds": args.rounds,
-                                              "torch": torch.__version__, "machine": platform.platform(),
-                                              "rows": rows}, indent=1))
+    write_result(args.out, {"threads": args.threads, "rounds": args.rounds, "torch": torch.__version__,
+                            "machine": platform.platform(), "rows": rows})
     return 0
 
 

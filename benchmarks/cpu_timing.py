@@ -1,10 +1,12 @@
 """Timing helpers shared by the benchmarks that measure in thread CPU time (readable on a loaded machine):
-a call's CPU time, the quartiles of a list of ratios, and the common command line."""
+a call's CPU time, the quartiles of a list of ratios, the common command line and the JSON it writes."""
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 
 def thread_cpu(fn) -> float:
@@ -38,3 +40,10 @@ def options(description: str, rounds: int) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None)
     return parser
+
+
+def write_result(out: str | None, result: dict) -> None:
+    """Write ``result`` as JSON to ``out`` (``--out``), making its folder; nothing when ``out`` is None."""
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(result, indent=1))

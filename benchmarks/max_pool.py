@@ -13,17 +13,15 @@ way (tests/test_max_pool.py), so only the time differs.
 """
 from __future__ import annotations
 
-import json
 import platform
 import statistics
 import sys
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from adaptact.kernels import max_pool as M
-from cpu_timing import alternate, options, quartiles, thread_cpu
+from cpu_timing import alternate, options, quartiles, thread_cpu, write_result
 
 POOLS = [  # (what, input shape, kernel, stride)
     ("LeNet-5 conv1 (batch 100)", (100, 20, 24, 24), 2, 2),
@@ -128,9 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in result["steps"]:
         q = r["torch_over_ours"]
         print(f"{r['what']:<42} {r['ms']['torch']:>9.2f} {r['ms']['ours']:>8.2f} {q[1]:>6.2f} [{q[0]:.2f}, {q[2]:.2f}]")
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=1))
+    write_result(args.out, result)
     return 0
 
 

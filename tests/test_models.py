@@ -124,6 +124,30 @@ def test_sentence_cnn():
     assert [m.rho.shape[0] for m in net.modules() if isinstance(m, AdaptiveGumbel)] == [8, 8, 8]
 
 
+
+
+def test_sentence_cnn_is_kims_layers_written_out_bit_for_bit():
+    """The forward (one contiguous copy of the transposed embedding for the three convolutions) gives the bits,
+    loss and every gradient of the layers applied one after the other to the transposed view."""
+    torch.manual_seed(0)
+    net = create_model("sentence_cnn", vocab_size=300, num_classes=2, act_conv="arelu", act_fc="relu",
+                       embed_dim=40, maps=12, hidden=10).eval()
+    tokens = torch.randint(0, 300, (7, 19))
+    y = torch.randint(0, 2, (7,))
+
+    def written_out(tokens):
+        e = net.embedding(tokens).transpose(1, 2)
+        pooled = [act(conv(e)).amax(dim=2) for conv, act in zip(net.convs, net.conv_acts)]
+        return net.classifier(net.dropout(torch.cat(pooled, dim=1)))
+
+    grads = []
+    for forward in (net, written_out):
+        net.zero_grad()
+        loss = nn.functional.cross_entropy(forward(tokens), y)
+        loss.backward()
+        grads.append((loss.detach(), [p.grad.clone() for p in net.parameters()]))
+    assert torch.equal(grads[0][0], grads[1][0])
+    assert all(torch.equal(a, b) for a, b in zip(grads[0][1], grads[1][1]))
 def test_act_as_class_or_factory():
     net = create_model("lenet", act=nn.Tanh)
     assert sum(isinstance(m, nn.Tanh) for m in net.modules()) == 4
