@@ -182,14 +182,20 @@ def test_abu_basis_batchnorm_gradcheck():
     assert torch.autograd.gradcheck(lambda x, w, b: AF.abu(x, w, b, basis_batchnorm=True), (x, w, beta))
 
 
-def test_basis_batchnorm_runs_on_the_reference_and_a_forced_fused_mode_says_why():
+def test_basis_batchnorm_runs_fused_in_float32_and_a_forced_fused_mode_says_why_not_otherwise():
+    """CPU float32: the four-pass C blend (tests/test_basis_batchnorm.py); float64: the reference, and a forced
+    fused mode names the reason."""
     unit = aa.create("abu", basis_batchnorm=True)
     x = torch.randn(4, 3, 5, 5)
     with aa.kernels.record() as used:
         unit(x)
+    assert used == ["c"]
+    unit64 = aa.create("abu", basis_batchnorm=True, dtype=torch.float64)
+    with aa.kernels.record() as used:
+        unit64(x.double())
     assert used == ["reference"]
-    with aa.kernels.use("fused"), pytest.raises(aa.kernels.KernelUnavailable, match="batch normalisation"):
-        unit(x)
+    with aa.kernels.use("fused"), pytest.raises(aa.kernels.KernelUnavailable, match="dtype torch.float64"):
+        unit64(x.double())
     with pytest.raises(ValueError, match="basis_batchnorm"):
         aa.create("abu", basis_batchnorm="yes")
 

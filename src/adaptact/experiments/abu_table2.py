@@ -46,9 +46,10 @@ EXPERIMENT = Experiment(
                           columns_spec=MEDIUM_COLUMNS,
                           expect="the five normalisations at 6,000 steps on SMCN_BN (the paper: each of the four "
                                  "normalised ABUs above ABU) and on SMCN (the paper: all within 0.6 pp)",
-                          budget="30 runs of 6,000 steps, 3 of them abu-table1's: about 20-25 CPU-hours, nearly all "
-                                 "SMCN_BN's (its basis batch norm runs on the reference path: 0.55-0.67 s a step and "
-                                 "4 s per 1,024 evaluation images against SMCN's 0.12 and 0.3; measured 2026-12-02)",
+                          budget="30 runs of 6,000 steps, 3 of them abu-table1's: about 8-11 CPU-hours, most of "
+                                 "them SMCN_BN's (estimated 2026-12-03: its ABU on the four-pass C path of "
+                                 "adaptact.kernels.basis_batchnorm, a step 1.8-2.1x faster than on the reference, 2.0x "
+                                 "the ReLU network's; benchmarks/basis_batchnorm.py)",
                           checks=(C.blend_weights_constrained("ABU_pos", "pos"),
                                   C.blend_weights_constrained("ABU_soft", "softmax"))),
         "full": Profile("full", {}, seeds=30, budget=FULL_BUDGET),

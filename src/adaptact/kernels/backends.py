@@ -24,6 +24,7 @@ from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
 from adaptact import functional as AF
 from adaptact.kernels import custom_ops, native_node
+from adaptact.kernels.basis_batchnorm import blend_batchnorm_prepare
 from adaptact.kernels.c_build import compiler
 from adaptact.kernels.c_engine import CEngine
 from adaptact.kernels.dispatch import (
@@ -202,6 +203,8 @@ def _fused_prepare(engine: Engine, family: str, *args: Any, **kwargs: Any) -> Pr
         return "empty input"
     if any(t.device != x.device for t in tensors):
         return "parameters on another device than the input"
+    if family == "blend" and engine.name == "c" and (args[6] if len(args) > 6 else kwargs.get("basis_batchnorm")):
+        return blend_batchnorm_prepare(*args, **kwargs)  # batch statistics: its own four-pass computation
     plan = plan_of(family, engine, x, args, kwargs, tensors)
     if isinstance(plan, str):
         return plan

@@ -86,8 +86,10 @@ class CEngine:
         return y
 
     def backward(
-        self, program: Program, x: Tensor, dy: Tensor, theta: Tensor, seed: int, need_x: bool, need_theta: bool
+        self, program: Program, x: Tensor, dy: Tensor, theta: Tensor, seed: int, need_x: bool, need_theta: bool,
+        sums64: bool = False,
     ) -> tuple[Optional[Tensor], Optional[Tensor]]:
+        """As :meth:`Engine.backward`; ``sums64``: ``dtheta`` in the float64 the kernels accumulate it in."""
         lib = _library(program)
         dx = torch.empty_like(x) if need_x else None
         lay = Layout.of(x, theta.shape[0])
@@ -102,4 +104,4 @@ class CEngine:
             dtheta = torch.zeros_like(theta, dtype=torch.float64) if need_theta else None
             lib.bwd_rows(x.data_ptr(), dy.data_ptr(), theta.data_ptr(), _pointer(dx), _pointer(dtheta),
                          lay.rows, lay.length, lay.channels, seed, threads)
-        return dx, None if dtheta is None else dtheta.float()
+        return dx, None if dtheta is None else dtheta if sums64 else dtheta.float()
