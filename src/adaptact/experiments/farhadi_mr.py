@@ -54,8 +54,9 @@ EXPERIMENT = Experiment(
         "medium": Profile("medium", {"epochs": 50}, seeds=5,
                           expect="the paper's 50 epochs and 5 folds with Kim's optimizer (see farhadi-mr-optimizer "
                                  "for the optimizer question); tests corrected for the folds' shared data",
-                          budget="45 runs of 50 epochs: about 15-20 CPU-hours (estimated); twice that with a "
-                                 "vectors file (the static columns)",
+                          budget="45 runs of 50 epochs: about 13-16 CPU-hours (estimated 2026-12-03 from 2-epoch "
+                                 "runs, 24 CPU-s an epoch on a loaded 2-core machine); twice that with a vectors "
+                                 "file (the static columns)",
                           checks=(C.at_least(("conv ReLU",), 70.0, ("dense ReLU",)), C.finite_everywhere())),
         "full": Profile("full", {"epochs": 50}, seeds=5, budget="about 9-16 CPU-hours (9 cells x 5 folds)"),
     },
@@ -95,8 +96,9 @@ OPTIMIZER_EXPERIMENT = Experiment(
                          columns=("all ReLU",), budget="about 1 minute on 2 CPU cores",
                          expect="Adadelta and Adam train (>= 60%); plain SGD at 0.05 stays near chance in 4 epochs",
                          checks=(C.at_least(("Adadelta (Kim)", "Adam 1e-3"), 60.0),)),
-        "medium": Profile("medium", {"epochs": 50}, seeds=5, budget="45 runs of 50 epochs: about 15-20 CPU-hours "
-                                                                     "(estimated)",
+        "medium": Profile("medium", {"epochs": 50}, seeds=5, budget="45 runs of 50 epochs, the 15 Adadelta runs "
+                                                                     "farhadi-mr's: about 9-11 CPU-hours (estimated "
+                                                                     "2026-12-03)",
                           expect="settles whether plain SGD at 0.05 trains the net when given the paper's 50 epochs"),
         "full": Profile("full", {"epochs": 50}, seeds=5, budget="as medium (the paper's settings)"),
     },
