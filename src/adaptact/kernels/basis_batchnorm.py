@@ -88,7 +88,8 @@ def _per_channel(t: Optional[Tensor], channels: int, width: int) -> Tensor:
     return t.detach().to(torch.float64).reshape(-1, width).expand(channels, width)
 
 
-_C = CEngine()
+#: the C engine whose programs the four passes run (stateless: its libraries are cached by program)
+_ENGINE = CEngine()
 
 
 def _kernel_view(t: Tensor, channels_last: bool) -> Tensor:
@@ -111,10 +112,6 @@ def _is_channels_last(x: Tensor) -> bool:
     return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
 
 
-def _engine() -> CEngine:
-    return _C
-
-
 class _Statistics:
     """The batch statistics of one call: per channel ``(C, m)`` float64 mean, mean square, and ``r``."""
 
@@ -124,7 +121,7 @@ class _Statistics:
         channels = x.shape[1] if x.dim() >= 2 else 1  # x: a kernel view (channels at dim 1)
         self.count = x.numel() // channels
         theta = torch.cat([torch.ones(channels, 2 * m, dtype=torch.float64), params, params], 1)
-        _, sums = _engine().backward(moments, x, torch.ones_like(x), theta.float().contiguous(), 0, False, True,
+        _, sums = _ENGINE.backward(moments, x, torch.ones_like(x), theta.float().contiguous(), 0, False, True,
                                      sums64=True)
         self.mean = sums[:, :m] / self.count
         self.square = sums[:, m:2 * m] / self.count
@@ -153,7 +150,7 @@ class _BlendBatchNorm(torch.autograd.Function):
         ctx.save_for_backward(x, w, params)
         ctx.basis, ctx.stats, ctx.a, ctx.own, ctx.theta = basis, stats, a, own, theta
         ctx.channels_last = cl = _is_channels_last(x)
-        return _restore(_engine().forward(blend, _kernel_view(x, cl), theta, 0), x, cl)
+        return _restore(_ENGINE.forward(blend, _kernel_view(x, cl), theta, 0), x, cl)
 
     @staticmethod
     def backward(ctx, dy: Tensor):
@@ -165,13 +162,13 @@ class _BlendBatchNorm(torch.autograd.Function):
         m, n = len(basis), stats.count
         cl = ctx.channels_last
         xc = _kernel_view(x, cl)
-        dx1, g1 = _engine().backward(blend, xc, _kernel_view(dy, cl), ctx.theta, 0, True, True, sums64=True)
+        dx1, g1 = _ENGINE.backward(blend, xc, _kernel_view(dy, cl), ctx.theta, 0, True, True, sums64=True)
         s_0 = g1[:, m + k:m + k + 1]
         spread = g1[:, :m] - stats.mean * s_0  # S_j - mu_j S_0
         big_k = a * stats.r ** 2 * spread / n
         theta2 = torch.cat([big_k * stats.mean - a * s_0 / n, -big_k / 2, own, own], 1).float().contiguous()
         need_params = params is not None and ctx.needs_input_grad[2]
-        dx2, g2 = _engine().backward(moments, xc, torch.ones_like(xc), theta2, 0, True, need_params, sums64=True)
+        dx2, g2 = _ENGINE.backward(moments, xc, torch.ones_like(xc), theta2, 0, True, need_params, sums64=True)
         dx = _restore(dx1.add_(dx2), x, cl) if ctx.needs_input_grad[0] else None
         dw = None
         if ctx.needs_input_grad[1]:
@@ -221,7 +218,7 @@ def blend_batchnorm_prepare(x: Tensor, weights: Tensor, basis: Sequence[str], ba
               or (basis_params.dim() == 2 and basis_params.shape[0] != channels)):
         return "basis_params do not match the basis and the input's channels"
 
-    engine = _engine()
+    engine = _ENGINE
     failed = engine.unavailable(x) or next(filter(None, map(engine.load, _programs(basis)[:2])), None)
     if failed:
         return failed
