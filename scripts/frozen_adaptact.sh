@@ -7,7 +7,8 @@
 # Worktrees go to $ADAPTACT_WORKTREES (default: ../wt next to this checkout); the environment is this
 # checkout's .venv or $ADAPTACT_PYTHON (its torch and dependencies; the package comes from the worktree's src/ via
 # PYTHONPATH).
-# Refuses, in one line, an experiment the table does not name and any other command than `reproduce`.
+# Refuses, in one line, an experiment the table does not name or marks `hold` (with its reason), and any other
+# command than `reproduce`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 table=$root/campaign/frozen-commits.tsv
@@ -15,6 +16,9 @@ table=$root/campaign/frozen-commits.tsv
 exp=$2
 commit=$(awk -F '\t' -v e="$exp" '$1 == e { print $2 }' "$table")
 [ -n "$commit" ] || { echo "frozen_adaptact: $exp has no commit in $table: add one before running it" >&2; exit 2; }
+if [ "$commit" = hold ]; then
+  echo "frozen_adaptact: $exp is on hold: $(awk -F '\t' -v e="$exp" '$1 == e { print $3 }' "$table")" >&2; exit 2
+fi
 git -C "$root" cat-file -e "$commit^{commit}" 2>/dev/null \
   || { echo "frozen_adaptact: $exp: commit $commit is not in this repository" >&2; exit 2; }
 wt=${ADAPTACT_WORKTREES:-$(dirname "$root")/wt}/frozen-$commit
