@@ -120,6 +120,7 @@ class _Statistics:
         m = len(basis)
         channels = x.shape[1] if x.dim() >= 2 else 1  # x: a kernel view (channels at dim 1)
         self.count = x.numel() // channels
+        self.view = x  # the kernel view the statistics were taken of: forward and backward read it again
         theta = torch.cat([torch.ones(channels, 2 * m, dtype=torch.float64), params, params], 1)
         _, sums = _ENGINE.backward(moments, x, torch.ones_like(x), theta.float().contiguous(), 0, False, True,
                                      sums64=True)
@@ -150,7 +151,7 @@ class _BlendBatchNorm(torch.autograd.Function):
         ctx.save_for_backward(x, w, params)
         ctx.basis, ctx.stats, ctx.a, ctx.own, ctx.theta = basis, stats, a, own, theta
         ctx.channels_last = cl = _is_channels_last(x)
-        return _restore(_ENGINE.forward(blend, _kernel_view(x, cl), theta, 0), x, cl)
+        return _restore(_ENGINE.forward(blend, stats.view, theta, 0), x, cl)
 
     @staticmethod
     def backward(ctx, dy: Tensor):
@@ -161,7 +162,7 @@ class _BlendBatchNorm(torch.autograd.Function):
         blend, moments, k = _programs(basis)
         m, n = len(basis), stats.count
         cl = ctx.channels_last
-        xc = _kernel_view(x, cl)
+        xc = stats.view
         dx1, g1 = _ENGINE.backward(blend, xc, _kernel_view(dy, cl), ctx.theta, 0, True, True, sums64=True)
         s_0 = g1[:, m + k:m + k + 1]
         spread = g1[:, :m] - stats.mean * s_0  # S_j - mu_j S_0
