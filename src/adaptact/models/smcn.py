@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from adaptact.models.layers import ActSpec, SamePadMaxPool2d, conv_act, he_truncated_normal_, linear_act
+from adaptact.models.layers import ActSpec, Dropout, SamePadMaxPool2d, conv_act, he_truncated_normal_, linear_act
 from adaptact.units.blend import Blend
 
 __all__ = ["SMCN", "SMCN_VARIANTS"]
@@ -72,7 +72,7 @@ class SMCN(nn.Module):
         o = act_options
 
         def drop() -> list[nn.Module]:
-            return [nn.Dropout(dropout)] if variant in ("vanilla", "smcn10") and dropout > 0 else []
+            return [Dropout(dropout)] if variant in ("vanilla", "smcn10") and dropout > 0 else []
 
         def pool() -> nn.Module:
             return nn.AvgPool2d(2, 2) if variant == "s" else SamePadMaxPool2d(3, 2)
