@@ -71,11 +71,12 @@ EXPERIMENT = Experiment(
                     C.alpha_below(("αReLU", "αELU"), "SMCN Adam C10"))),
         "medium": Profile(
             "medium", MEDIUM, columns=("SMCN Adam C10", "SMCN_S Adam C10"), seeds=3, columns_spec=MEDIUM_COLUMNS,
-            expect="with every row of both columns at 6,000 steps: ReLU above the identity on SMCN (the paper: "
-                   "by 3.9 pp) and far above it on SMCN_S (33.9 pp), the paper's ordering of the fixed functions, "
-                   "and each alpha-unit and ABU against its baseline",
-            budget="78 runs of 6,000 steps of quarter-width SMCN: about 15-20 CPU-hours (from 60-step runs on 2 "
-                   "shared cores, 2026-12-02: 0.1 s a step channels-last, 0.3 s per 1,024 evaluation images)",
+            expect="with every row of both columns at 6,000 steps (SMCN at half width, SMCN_S at a quarter): ReLU "
+                   "above the identity on SMCN (the paper: by 3.9 pp) and far above it on SMCN_S (33.9 pp), the "
+                   "paper's ordering of the fixed functions, and each alpha-unit and ABU against its baseline",
+            budget="39 runs of 6,000 steps of half-width SMCN and 39 of quarter-width SMCN_S: about 20-25 CPU-hours "
+                   "(SMCN/2 probes of 2026-12-04: 0.23 s a step with the C dropout, 0.45 h a run; SMCN_S/4 about "
+                   "0.15 h a run)",
             checks=(C.lower_by("I", "ReLU", "SMCN Adam C10", 2.0), C.lower_by("I", "ReLU", "SMCN_S Adam C10", 5.0),
                     C.alpha_below(("αReLU", "αELU"), "SMCN Adam C10"))),
         "full": Profile("full", {}, seeds=30, budget=FULL_BUDGET),

@@ -44,11 +44,12 @@ EXPERIMENT = Experiment(
         # the paper has the five within 0.6 pp (ABU's runs there have abu-table1's keys: the same runs)
         "medium": Profile("medium", MEDIUM, columns=("SMCN Adam C10", "SMCN_BN Adam C10"), seeds=3,
                           columns_spec=MEDIUM_COLUMNS,
-                          expect="the five normalisations at 6,000 steps on SMCN_BN (the paper: each of the four "
-                                 "normalised ABUs above ABU) and on SMCN (the paper: all within 0.6 pp)",
-                          budget="30 runs of 6,000 steps, 3 of them abu-table1's: about 8-11 CPU-hours, most of "
-                                 "them SMCN_BN's (estimated 2026-12-03: its ABU on the four-pass C path of "
-                                 "adaptact.kernels.basis_batchnorm, a step 1.8-2.1x faster than on the reference, 2.0x "
+                          expect="the five normalisations at 6,000 steps on SMCN_BN at a quarter of its width (the "
+                                 "paper: each of the four normalised ABUs above ABU) and on SMCN at half width (the "
+                                 "paper: all within 0.6 pp)",
+                          budget="30 runs of 6,000 steps, 3 of them abu-table1's: about 11-14 CPU-hours (12 new "
+                                 "half-width SMCN runs at about 0.45 h, 2026-12-04; 15 SMCN_BN/4 runs at 0.4-0.5 h: "
+                                 "its ABU on the four-pass C path of adaptact.kernels.basis_batchnorm, a step 2.0x "
                                  "the ReLU network's; benchmarks/basis_batchnorm.py)",
                           checks=(C.blend_weights_constrained("ABU_pos", "pos"),
                                   C.blend_weights_constrained("ABU_soft", "softmax"))),
